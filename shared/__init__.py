@@ -1,0 +1,1 @@
+"""Code both txflow services import: settings, keys, money, the transaction model."""

@@ -1,0 +1,48 @@
+"""The one error tree of txflow.
+
+    TxflowError
+    ├── InvalidInput            input that never becomes a transaction (422, CLI line)
+    │   └── InvalidAmount       an amount string that is not valid money
+    ├── ConfigError             settings that contradict the deployment
+    │   └── ShardCountMismatch  TXFLOW_SHARDS differs from txflow:meta
+    ├── StoreUnavailable        Redis could not be reached (retry later: 503)
+    ├── Fenced                  a commit refused because the shard's lease moved on
+    └── Gap                     a commit refused because entries after ckpt are missing
+
+Business rejections (insufficient funds, account locked, ...) are not errors:
+they are outcomes with a reason, see ``shared.model.Reason``.
+"""
+
+from __future__ import annotations
+
+
+class TxflowError(Exception):
+    """Base of every error txflow raises on purpose."""
+
+
+class InvalidInput(TxflowError, ValueError):
+    """Raised when input fails validation and must not become a transaction."""
+
+
+class InvalidAmount(InvalidInput):
+    """Raised when an amount is not a positive decimal with at most 4 places."""
+
+
+class ConfigError(TxflowError):
+    """Raised when settings are inconsistent with themselves or the deployment."""
+
+
+class ShardCountMismatch(ConfigError):
+    """Raised at start-up when TXFLOW_SHARDS disagrees with ``txflow:meta``."""
+
+
+class StoreUnavailable(TxflowError):
+    """Raised when Redis cannot be reached; the caller may retry later."""
+
+
+class Fenced(TxflowError):
+    """Raised when a commit is refused: the worker no longer owns the shard."""
+
+
+class Gap(TxflowError):
+    """Raised when a commit is refused: the batch does not follow ``ckpt``."""

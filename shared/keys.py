@@ -1,0 +1,43 @@
+"""Every Redis key txflow uses, named in this one module.
+
+Each key of shard ``s`` carries the hash tag ``{s}`` so that a shard lives in
+one Redis Cluster slot and its commit can be one atomic script.
+"""
+
+from __future__ import annotations
+
+PREFIX = "txflow"
+GROUP = "workers"
+
+META = f"{PREFIX}:meta"
+WORKERS = f"{PREFIX}:workers"
+
+
+class ShardKeys:
+    """The keys of one shard. Cheap to build; build one per shard and keep it."""
+
+    __slots__ = ("ckpt", "dlq", "epoch", "inbox", "lease", "outbox", "shard", "tag")
+
+    def __init__(self, shard: int) -> None:
+        self.shard = shard
+        self.tag = f"{PREFIX}:{{{shard}}}"
+        self.inbox = f"{self.tag}:in"
+        self.outbox = f"{self.tag}:out"
+        self.dlq = f"{self.tag}:dlq"
+        self.lease = f"{self.tag}:lease"
+        self.epoch = f"{self.tag}:epoch"
+        self.ckpt = f"{self.tag}:ckpt"
+
+    def account(self, account_id: str) -> str:
+        return f"{self.tag}:acct:{account_id}"
+
+    def tx(self, account_id: str, tx_id: str) -> str:
+        return f"{self.tag}:tx:{account_id}:{tx_id}"
+
+    def __repr__(self) -> str:
+        return f"ShardKeys({self.shard})"
+
+
+def shard_keys(shards: int) -> list[ShardKeys]:
+    """The keys of every shard of a deployment with ``shards`` shards."""
+    return [ShardKeys(s) for s in range(shards)]

@@ -1,0 +1,48 @@
+"""Money: decimal strings on the wire, integer units of 10⁻⁴ inside.
+
+A float never touches an amount. Parsing is done on the string itself so that
+``1.50000`` is accepted (four places by value) and ``1.00005`` is not.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.errors import InvalidAmount
+
+SCALE = 10_000
+PLACES = 4
+MAX_UNITS = 2**63 - 1
+
+_DECIMAL = re.compile(r"(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]*))?|\.(?P<only>[0-9]+)")
+
+
+def parse_amount(text: str) -> int:
+    """Return ``text`` in units of 10⁻⁴; it must be a positive plain decimal.
+
+    Raises ``InvalidAmount`` for signs, exponents, NaN/inf, more than four
+    significant decimal places, zero, or more than a signed 64-bit integer holds.
+    """
+    s = text.strip()
+    m = _DECIMAL.fullmatch(s)
+    if m is None:
+        raise InvalidAmount(f"amount {text!r} is not a plain positive decimal")
+    whole = m["int"] or "0"
+    frac = (m["frac"] or m["only"] or "").rstrip("0")
+    if len(frac) > PLACES:
+        raise InvalidAmount(f"amount {text!r} has more than {PLACES} decimal places")
+    if len(whole.lstrip("0")) > 19:  # cheap guard before building a huge int
+        raise InvalidAmount(f"amount {text!r} is too large")
+    units = int(whole) * SCALE + int(frac.ljust(PLACES, "0"))
+    if units <= 0:
+        raise InvalidAmount(f"amount {text!r} must be greater than zero")
+    if units > MAX_UNITS:
+        raise InvalidAmount(f"amount {text!r} is too large")
+    return units
+
+
+def format_amount(units: int) -> str:
+    """Render units of 10⁻⁴ as a decimal string with exactly four places."""
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), SCALE)
+    return f"{sign}{whole}.{frac:04d}"

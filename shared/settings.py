@@ -1,0 +1,37 @@
+"""Settings, built once at each entry point and passed down.
+
+Environment variables carry the prefix ``TXFLOW_``, plus the standard
+``REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TXFLOW_", extra="ignore", frozen=True)
+
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "TXFLOW_REDIS_URL"),
+    )
+    shards: int = Field(default=16, ge=1, le=16384)
+
+    # ingest
+    max_batch: int = Field(default=1000, ge=1)
+    max_lag: int = Field(default=100_000, ge=1)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    api_token: str | None = None
+    lag_refresh_ms: int = Field(default=100, ge=10)
+
+    # worker
+    lease_ttl_ms: int = Field(default=10_000, ge=300)
+    batch: int = Field(default=500, ge=1, le=5000)
+    block_ms: int = Field(default=1000, ge=1)
+    max_deliveries: int = Field(default=5, ge=1)
+    cache_idle_s: float = Field(default=300.0, gt=0)
+    out_maxlen: int = Field(default=1_000_000, ge=1000)
+    in_retention_ms: int = Field(default=0, ge=0)
+    backoff_max_s: float = Field(default=5.0, gt=0)
