@@ -7,18 +7,20 @@ with ``encode()`` / ``decode()``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from shared.errors import InvalidInput
-from shared.money import format_amount, parse_amount
+from shared.money import MAX_UNITS, parse_amount
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
+_ID = re.compile(ID_PATTERN)
 
 
 class TxType(StrEnum):
@@ -31,7 +33,7 @@ class TxType(StrEnum):
     @property
     def moves_money(self) -> bool:
         """Deposits and withdrawals carry an amount; the others carry a ref."""
-        return self in (TxType.DEPOSIT, TxType.WITHDRAWAL)
+        return self is TxType.DEPOSIT or self is TxType.WITHDRAWAL
 
 
 class Outcome(StrEnum):
@@ -54,6 +56,48 @@ class Reason(StrEnum):
     NOT_DISPUTED = "not_disputed"
 
 
+def check_id(field: str, value: object) -> str:
+    if type(value) is not str or _ID.fullmatch(value) is None:
+        raise InvalidInput(f"{field} {value!r} must match [A-Za-z0-9._-]{{1,64}}")
+    return value
+
+
+def check_shape(tx_type: TxType, amount: str | None, ref_tx_id: str | None) -> int | None:
+    """The rule tying fields to the type; returns the amount in units (or ``None``)."""
+    if tx_type.moves_money:
+        if amount is None:
+            raise InvalidInput(f"amount is required for a {tx_type}")
+        if ref_tx_id is not None:
+            raise InvalidInput(f"ref_tx_id is not allowed for a {tx_type}")
+        return parse_amount(amount)
+    if amount is not None:
+        raise InvalidInput(f"amount is not allowed for a {tx_type}")
+    if ref_tx_id is None:
+        raise InvalidInput(f"ref_tx_id is required for a {tx_type}")
+    return None
+
+
+def build_tx(
+    account_id: str,
+    tx_id: str,
+    tx_type: str,
+    amount: str | None = None,
+    ref_tx_id: str | None = None,
+) -> Tx:
+    """Validate plain fields into a ``Tx``; raises ``InvalidInput`` naming the problem.
+
+    The same rules as ``TransactionIn`` without pydantic, for paths that read
+    many rows (CSV replay).
+    """
+    try:
+        kind = TxType(tx_type)
+    except ValueError:
+        raise InvalidInput(f"unknown transaction type {tx_type!r}") from None
+    units = check_shape(kind, amount, ref_tx_id)
+    ref = None if ref_tx_id is None else check_id("ref_tx_id", ref_tx_id)
+    return Tx(check_id("account_id", account_id), check_id("tx_id", tx_id), kind, units, ref)
+
+
 class TransactionIn(BaseModel):
     """A transaction as a client sends it (DESIGN §1)."""
 
@@ -61,28 +105,18 @@ class TransactionIn(BaseModel):
 
     tx_id: Id
     account_id: Id
-    type: TxType
+    type: Annotated[TxType, Field(strict=False)]  # a string on the wire
     amount: str | None = Field(default=None, examples=["10.5"], max_length=40)
     ref_tx_id: Id | None = None
+    _units: int | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> Self:
-        if self.type.moves_money:
-            if self.amount is None:
-                raise ValueError(f"amount is required for a {self.type}")
-            parse_amount(self.amount)  # raises InvalidAmount, a ValueError
-            if self.ref_tx_id is not None:
-                raise ValueError(f"ref_tx_id is not allowed for a {self.type}")
-        else:
-            if self.amount is not None:
-                raise ValueError(f"amount is not allowed for a {self.type}")
-            if self.ref_tx_id is None:
-                raise ValueError(f"ref_tx_id is required for a {self.type}")
+        self._units = check_shape(self.type, self.amount, self.ref_tx_id)
         return self
 
     def to_tx(self, accepted_at: int = 0) -> Tx:
-        amount = parse_amount(self.amount) if self.amount is not None else None
-        return Tx(self.account_id, self.tx_id, self.type, amount, self.ref_tx_id, accepted_at)
+        return Tx(self.account_id, self.tx_id, self.type, self._units, self.ref_tx_id, accepted_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +129,7 @@ class Tx:
 
     account_id: str
     tx_id: str
-    type: TxType
+    type: Annotated[TxType, Field(strict=False)]  # a string on the wire
     amount: int | None = None
     ref_tx_id: str | None = None
     accepted_at: int = 0
@@ -116,20 +150,23 @@ class Tx:
         try:
             doc = orjson.loads(data)
             amount = doc.get("m")
-            if amount is not None and (type(amount) is not int or amount <= 0):
+            if amount is not None and (type(amount) is not int or not 0 < amount <= MAX_UNITS):
                 raise InvalidInput(f"amount {amount!r} is not a positive integer of units")
-            wire = TransactionIn(
-                tx_id=doc["t"],
-                account_id=doc["a"],
-                type=TxType(doc["y"]),
-                amount=None if amount is None else format_amount(amount),
-                ref_tx_id=doc.get("r"),
-            )
+            kind = TxType(doc["y"])
+            ref = doc.get("r")
+            check_shape(kind, None if amount is None else "1", ref)
             accepted_at = doc.get("at", 0)
-            if not isinstance(accepted_at, int):
+            if type(accepted_at) is not int:
                 raise InvalidInput("accepted_at is not an integer")
+            return cls(
+                check_id("account_id", doc["a"]),
+                check_id("tx_id", doc["t"]),
+                kind,
+                amount,
+                None if ref is None else check_id("ref_tx_id", ref),
+                accepted_at,
+            )
         except InvalidInput:
             raise
-        except Exception as e:  # anything malformed: JSON, keys, types, rules
-            raise InvalidInput(f"undecodable entry: {e}") from None
-        return wire.to_tx(accepted_at)
+        except Exception as e:  # anything malformed: JSON, keys, types
+            raise InvalidInput(f"undecodable entry: {e!r}") from None

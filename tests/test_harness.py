@@ -17,7 +17,7 @@ def _round_trip(client: redis.Redis, keys: ShardKeys) -> None:
     assert [entry_id for entry_id, _ in read[0][1]] == ids
     assert client.xack(keys.inbox, GROUP, ids[0]) == 1
     # bob takes over what alice left pending, in ID order
-    cursor, claimed, _deleted = client.xautoclaim(keys.inbox, GROUP, "bob", 0, "0-0")
+    _cursor, claimed, _deleted = client.xautoclaim(keys.inbox, GROUP, "bob", 0, "0-0")
     assert [entry_id for entry_id, _ in claimed] == ids[1:]
     assert client.xpending(keys.inbox, GROUP)["consumers"] == [{"name": b"bob", "pending": 2}]
 

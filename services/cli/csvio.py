@@ -12,15 +12,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from pydantic import ValidationError
-
 from services.worker.accounts import Account
 from shared.errors import InvalidInput
-from shared.model import Tx, TransactionIn, TxType
+from shared.model import Tx, TxType, build_tx
 from shared.money import format_amount
 
 HEADER = ("type", "client", "tx", "amount")
 OUTPUT_HEADER = "client,available,held,total,locked"
+MONEY_TYPES = frozenset(t.value for t in TxType if t.moves_money)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,29 +74,13 @@ def _parse(cells: list[str], line: int, tag: str) -> Row | BadRow:
     if len(cells) != 4:
         return BadRow(line, f"expected 4 fields (type, client, tx, amount), got {len(cells)}")
     kind, client, tx, amount = cells
+    kind = kind.lower()
     try:
-        tx_type = TxType(kind.lower())
-    except ValueError:
-        return BadRow(line, f"unknown transaction type {kind!r}")
-    try:
-        if tx_type.moves_money:
-            wire = TransactionIn(tx_id=tx, account_id=client, type=tx_type, amount=amount or None)
-        else:
-            wire = TransactionIn(
-                tx_id=f"L{line}.{tag}", account_id=client, type=tx_type, ref_tx_id=tx
-            )
-    except ValidationError as e:
-        return BadRow(line, "; ".join(_message(err) for err in e.errors()))
+        if kind in MONEY_TYPES:
+            return Row(line, build_tx(client, tx, kind, amount or None))
+        return Row(line, build_tx(client, f"L{line}.{tag}", kind, amount or None, tx))
     except InvalidInput as e:
         return BadRow(line, str(e))
-    return Row(line, wire.to_tx())
-
-
-def _message(err: object) -> str:
-    assert isinstance(err, dict)
-    where = ".".join(str(p) for p in err.get("loc", ()))
-    text = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{where}: {text}" if where else text
 
 
 def _client_order(client: str) -> tuple[int, int, str]:
@@ -111,4 +94,6 @@ def write_accounts(out: IO[str], accounts: Iterable[tuple[str, Account]]) -> Non
     for client, a in sorted(accounts, key=lambda item: _client_order(item[0])):
         total = format_amount(a.total)
         locked = "true" if a.locked else "false"
-        out.write(f"{client},{format_amount(a.available)},{format_amount(a.held)},{total},{locked}\n")
+        out.write(
+            f"{client},{format_amount(a.available)},{format_amount(a.held)},{total},{locked}\n"
+        )

@@ -45,10 +45,14 @@ def find_binary(prefer: str | None = None) -> str:
     fresh-machine path can be exercised on a machine that has Redis installed.
     """
     prefer = prefer or os.environ.get("TXFLOW_REDIS_SERVER")
-    candidates = [embedded_binary()] if prefer == "embedded" else [
-        shutil.which("redis-server"),
-        embedded_binary(),
-    ]
+    candidates = (
+        [embedded_binary()]
+        if prefer == "embedded"
+        else [
+            shutil.which("redis-server"),
+            embedded_binary(),
+        ]
+    )
     for binary in candidates:
         if binary:
             return binary

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TextIO
 
 from services.cli import csvio
 from services.cli.csvio import BadRow
@@ -33,7 +33,7 @@ def open_source(path: str) -> Iterator[tuple[Iterator[str], str]]:
             yield iter(text), tag
 
 
-def _with_progress(text: IO[str], size: int) -> Iterator[str]:
+def _with_progress(text: TextIO, size: int) -> Iterator[str]:
     from rich.progress import Progress  # imported only for terminals
 
     with Progress(transient=True) as progress:

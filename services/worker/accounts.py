@@ -6,7 +6,7 @@ Nothing here decides whether a transaction is allowed — that is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.model import Outcome, Reason, Tx, TxType
@@ -48,34 +48,38 @@ class TxRecord:
     ref_tx_id: str | None = None
 
 
+_STATE_OF = {
+    Outcome.APPLIED: TxState.APPLIED,
+    Outcome.REJECTED: TxState.REJECTED,
+    Outcome.DEAD: TxState.DEAD,
+}
+
+
 def record_of(tx: Tx, outcome: Outcome, reason: Reason | str | None = None) -> TxRecord:
     """The record a transaction leaves behind when it is first processed."""
-    state = {
-        Outcome.APPLIED: TxState.APPLIED,
-        Outcome.REJECTED: TxState.REJECTED,
-        Outcome.DEAD: TxState.DEAD,
-    }[outcome]
-    return TxRecord(tx.type, state, outcome, tx.amount, reason, tx.ref_tx_id)
+    return TxRecord(tx.type, _STATE_OF[outcome], outcome, tx.amount, reason, tx.ref_tx_id)
+
+
+def with_state(record: TxRecord, state: TxState) -> TxRecord:
+    return TxRecord(
+        record.type, state, record.outcome, record.amount, record.reason, record.ref_tx_id
+    )
 
 
 def apply(account: Account, tx: Tx, ref: TxRecord | None) -> tuple[Account, TxRecord | None]:
     """The account after ``tx``, and the referenced deposit's new record (if any)."""
-    match tx.type:
-        case TxType.DEPOSIT:
-            assert tx.amount is not None
-            return replace(account, available=account.available + tx.amount), None
-        case TxType.WITHDRAWAL:
-            assert tx.amount is not None
-            return replace(account, available=account.available - tx.amount), None
+    available, held, locked = account.available, account.held, account.locked
+    if tx.type is TxType.DEPOSIT:
+        assert tx.amount is not None
+        return Account(available + tx.amount, held, locked), None
+    if tx.type is TxType.WITHDRAWAL:
+        assert tx.amount is not None
+        return Account(available - tx.amount, held, locked), None
     assert ref is not None and ref.amount is not None
     amount = ref.amount
-    match tx.type:
-        case TxType.DISPUTE:
-            moved = replace(account, available=account.available - amount, held=account.held + amount)
-            return moved, replace(ref, state=TxState.DISPUTED)
-        case TxType.RESOLVE:
-            moved = replace(account, available=account.available + amount, held=account.held - amount)
-            return moved, replace(ref, state=TxState.RESOLVED)
-        case _:  # chargeback: the deposit is final and the account is locked
-            moved = replace(account, held=account.held - amount, locked=True)
-            return moved, replace(ref, state=TxState.CHARGED_BACK)
+    if tx.type is TxType.DISPUTE:
+        return Account(available - amount, held + amount, locked), with_state(ref, TxState.DISPUTED)
+    if tx.type is TxType.RESOLVE:
+        return Account(available + amount, held - amount, locked), with_state(ref, TxState.RESOLVED)
+    # chargeback: the deposit is final and the account is locked
+    return Account(available, held - amount, True), with_state(ref, TxState.CHARGED_BACK)

@@ -42,7 +42,9 @@ def decide(account: Account | None, tx: Tx, own: TxRecord | None, ref: TxRecord 
         return Decision(Outcome.DUPLICATE, None, current, None)
     reason = validation.check(current, tx, ref)
     if reason is not None:
-        return Decision(Outcome.REJECTED, reason, current, accounts.record_of(tx, Outcome.REJECTED, reason))
+        return Decision(
+            Outcome.REJECTED, reason, current, accounts.record_of(tx, Outcome.REJECTED, reason)
+        )
     after, new_ref = accounts.apply(current, tx, ref)
     return Decision(Outcome.APPLIED, None, after, accounts.record_of(tx, Outcome.APPLIED), new_ref)
 

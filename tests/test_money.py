@@ -1,0 +1,48 @@
+"""Money is integer units of 10⁻⁴; the wire form is a plain decimal string."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.errors import InvalidAmount
+from shared.money import MAX_UNITS, format_amount, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [
+        ("1", 10_000),
+        ("1.5", 15_000),
+        ("1.50000", 15_000),  # four places *by value*
+        ("0.0001", 1),
+        (".5", 5_000),
+        ("2.", 20_000),
+        (" 3.25 ", 32_500),
+        ("922337203685477.5807", MAX_UNITS),
+    ],
+)
+def test_valid_amounts_parse_to_units(text: str, units: int) -> None:
+    assert parse_amount(text) == units
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0", "0.0000", "-1", "+1", "1.00005", "1e3", "NaN", "inf", "", ".", "1,5", "0x10",
+     "922337203685477.5808", "1" * 40, "\uff11"],
+)  # fmt: skip
+def test_invalid_amounts_are_rejected(text: str) -> None:
+    with pytest.raises(InvalidAmount):
+        parse_amount(text)
+
+
+def test_format_has_exactly_four_places() -> None:
+    assert format_amount(15_000) == "1.5000"
+    assert format_amount(0) == "0.0000"
+    assert format_amount(-1) == "-0.0001"
+
+
+@given(st.integers(min_value=1, max_value=MAX_UNITS))
+def test_format_then_parse_is_identity(units: int) -> None:
+    assert parse_amount(format_amount(units)) == units
