@@ -1,0 +1,169 @@
+"""From stream entries to a commit plan: decode, decide, collect the writes.
+
+Pure over its inputs: the owner's cache is read, never written; the plan
+carries the changes to install in the cache once the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from services.worker import hashes
+from services.worker.accounts import Account, TxRecord, record_of
+from services.worker.cache import AccountCache, CachedAccount
+from services.worker.ledger import decide
+from shared.errors import InvalidInput
+from shared.keys import ShardKeys
+from shared.model import Outcome, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A stream entry as read: its id and its ``d`` field (``None`` if absent)."""
+
+    id: str
+    data: str | None
+
+    def decode(self) -> Tx:
+        if self.data is None:
+            raise InvalidInput("entry has no field 'd'")
+        return Tx.decode(self.data)
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything one commit writes, and what the cache learns when it succeeds."""
+
+    ids: list[str] = field(default_factory=list)
+    hashes: dict[str, dict[str, str]] = field(default_factory=dict)
+    outs: list[bytes] = field(default_factory=list)
+    dead: list[bytes] = field(default_factory=list)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    records: dict[tuple[str, str], TxRecord] = field(default_factory=dict)
+    outcomes: dict[Outcome, int] = field(default_factory=dict)
+
+    def write(self, key: str, fields: list[str]) -> None:
+        target = self.hashes.setdefault(key, {})
+        for i in range(0, len(fields), 2):
+            target[fields[i]] = fields[i + 1]
+
+    def count(self, outcome: Outcome) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def install(self, cache: AccountCache) -> None:
+        """Make the committed changes visible in the cache."""
+        for account_id, account in self.accounts.items():
+            cached = cache.get(account_id)
+            if cached is None:  # new to the cache, so new to Redis: complete
+                cache.put(account_id, CachedAccount(account, complete=True))
+            else:
+                cached.account = account
+        for (account_id, tx_id), record in self.records.items():
+            cached = cache.get(account_id)
+            if cached is not None:
+                cached.records[tx_id] = record
+
+
+def decode_all(entries: list[Entry]) -> list[Tx | InvalidInput]:
+    decoded: list[Tx | InvalidInput] = []
+    for entry in entries:
+        try:
+            decoded.append(entry.decode())
+        except InvalidInput as e:
+            decoded.append(e)
+    return decoded
+
+
+class Planner:
+    """Builds a plan over the cache plus an overlay of this batch's changes."""
+
+    def __init__(self, keys: ShardKeys, cache: AccountCache) -> None:
+        self.keys = keys
+        self.cache = cache
+        self.plan = Plan()
+
+    def account(self, account_id: str) -> Account | None:
+        if account_id in self.plan.accounts:
+            return self.plan.accounts[account_id]
+        cached = self.cache.get(account_id)
+        return None if cached is None else cached.account
+
+    def record(self, account_id: str, tx_id: str) -> TxRecord | None:
+        record = self.plan.records.get((account_id, tx_id))
+        if record is not None:
+            return record
+        cached = self.cache.get(account_id)
+        return None if cached is None else cached.records.get(tx_id)
+
+    def add(self, entry: Entry, tx: Tx) -> Outcome:
+        own = self.record(tx.account_id, tx.tx_id)
+        ref = None if tx.ref_tx_id is None else self.record(tx.account_id, tx.ref_tx_id)
+        d = decide(self.account(tx.account_id), tx, own, ref)
+        plan, keys = self.plan, self.keys
+        plan.ids.append(entry.id)
+        plan.accounts[tx.account_id] = d.account
+        plan.write(keys.account(tx.account_id), hashes.account_fields(d.account, tx.tx_id))
+        if d.record is not None:
+            plan.records[(tx.account_id, tx.tx_id)] = d.record
+            plan.write(keys.tx(tx.account_id, tx.tx_id), hashes.record_fields(d.record, entry.id))
+        if d.ref is not None:
+            assert tx.ref_tx_id is not None
+            plan.records[(tx.account_id, tx.ref_tx_id)] = d.ref
+            plan.write(keys.tx(tx.account_id, tx.ref_tx_id), ["state", d.ref.state.value])
+        plan.outs.append(outcome_payload(entry.id, tx, d.outcome, d.reason))
+        plan.count(d.outcome)
+        return d.outcome
+
+    def add_dead(self, entry: Entry, tx: Tx | None, reason: str) -> None:
+        """Dead-letter an entry; a decodable one also leaves a ``dead`` record.
+
+        The dead record does not create the account and does not reserve the
+        id: a replay of the dead letter is processed as new.
+        """
+        plan = self.plan
+        plan.ids.append(entry.id)
+        plan.dead.append(orjson.dumps({"e": entry.id, "d": entry.data, "reason": reason}))
+        plan.count(Outcome.DEAD)
+        if tx is None:
+            return
+        own = self.record(tx.account_id, tx.tx_id)
+        if own is None or own.outcome is Outcome.DEAD:
+            record = record_of(tx, Outcome.DEAD, reason)
+            plan.records[(tx.account_id, tx.tx_id)] = record
+            key = self.keys.tx(tx.account_id, tx.tx_id)
+            plan.write(key, hashes.record_fields(record, entry.id))
+        plan.outs.append(outcome_payload(entry.id, tx, Outcome.DEAD, reason))
+
+
+def outcome_payload(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> bytes:
+    doc: dict[str, Any] = {"e": entry_id, "a": tx.account_id, "t": tx.tx_id, "y": tx.type.value}
+    doc["o"] = outcome.value
+    if reason is not None:
+        doc["r"] = str(reason)
+    doc["at"] = tx.accepted_at
+    return orjson.dumps(doc)
+
+
+def missing_accounts(txs: list[Tx | InvalidInput], cache: AccountCache) -> list[str]:
+    """Accounts of this batch that must be loaded from Redis first."""
+    return list(
+        {tx.account_id: None for tx in txs if isinstance(tx, Tx) and tx.account_id not in cache}
+    )
+
+
+def missing_records(txs: list[Tx | InvalidInput], cache: AccountCache) -> list[tuple[str, str]]:
+    """(account, tx id) pairs whose records may exist in Redis but not in the cache."""
+    wanted: dict[tuple[str, str], None] = {}
+    for tx in txs:
+        if not isinstance(tx, Tx):
+            continue
+        cached = cache.get(tx.account_id)
+        if cached is None or cached.complete:
+            continue
+        for tx_id in (tx.tx_id, tx.ref_tx_id):
+            if tx_id is not None and tx_id not in cached.records:
+                wanted[(tx.account_id, tx_id)] = None
+    return list(wanted)

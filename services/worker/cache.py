@@ -1,0 +1,71 @@
+"""The owner's in-memory view of its shard's accounts.
+
+Valid because the owner is the only writer of its shard; dropped whole when
+the shard is lost or a commit's result is unknown. Accounts idle for longer
+than ``idle_s`` are evicted ("passivation"): Redis holds the state, so
+eviction costs a reload, never a transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from services.worker.accounts import Account, TxRecord
+
+
+@dataclass(slots=True)
+class CachedAccount:
+    """An account's state and the records of its transactions seen so far.
+
+    ``complete`` is true when the account did not exist in Redis when it was
+    loaded: every record it has was then made by this cache's owner, so an
+    id absent from ``records`` is known to be new without asking Redis.
+    """
+
+    account: Account
+    complete: bool
+    records: dict[str, TxRecord] = field(default_factory=dict)
+    used: float = 0.0
+
+
+class AccountCache:
+    def __init__(self, idle_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._idle_s = idle_s
+        self._clock = clock
+        self._accounts: OrderedDict[str, CachedAccount] = OrderedDict()
+
+    def get(self, account_id: str) -> CachedAccount | None:
+        cached = self._accounts.get(account_id)
+        if cached is not None:
+            cached.used = self._clock()
+            self._accounts.move_to_end(account_id)
+        return cached
+
+    def put(self, account_id: str, cached: CachedAccount) -> None:
+        cached.used = self._clock()
+        self._accounts[account_id] = cached
+        self._accounts.move_to_end(account_id)
+
+    def __contains__(self, account_id: object) -> bool:
+        return account_id in self._accounts
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    def evict_idle(self) -> int:
+        """Drop accounts unused for ``idle_s``; least recently used are first."""
+        horizon = self._clock() - self._idle_s
+        evicted = 0
+        while self._accounts:
+            account_id, oldest = next(iter(self._accounts.items()))
+            if oldest.used > horizon:
+                break
+            del self._accounts[account_id]
+            evicted += 1
+        return evicted
+
+    def clear(self) -> None:
+        self._accounts.clear()

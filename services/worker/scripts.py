@@ -1,0 +1,31 @@
+"""The worker's Lua scripts, read from ``lua/`` and registered once per client.
+
+redis-py's ``Script`` calls EVALSHA and falls back to loading the script on
+NOSCRIPT (a restarted Redis forgets its script cache).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+
+def _source(name: str) -> str:
+    return resources.files("services.worker").joinpath("lua", f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    commit: AsyncScript
+    acquire: AsyncScript
+    renew: AsyncScript
+    release: AsyncScript
+    heartbeat: AsyncScript
+
+    @classmethod
+    def register(cls, client: aioredis.Redis) -> Scripts:
+        names = ("commit", "acquire", "renew", "release", "heartbeat")
+        return cls(*(client.register_script(_source(n)) for n in names))

@@ -1,0 +1,271 @@
+"""One owned shard: claim what is pending, then read, decide and commit in batches.
+
+Claimed entries are processed before new ones: the previous owner may have
+read them, in order, before it died. ``ckpt`` is the truth about progress and
+every commit is fenced and checked for contiguity by ``lua/commit.lua``, so a
+runner may stop at any instant without losing or doubling anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from services.worker import batch
+from services.worker.accounts import Account
+from services.worker.batch import Entry, Plan, Planner
+from services.worker.cache import AccountCache, CachedAccount
+from services.worker.hashes import account_from, record_from
+from services.worker.scripts import Scripts
+from services.worker.streams import entries_of, id_key, trim_floor
+from shared.backoff import compute_backoff
+from shared.errors import Fenced, Gap, InvalidInput
+from shared.keys import GROUP, ShardKeys
+from shared.model import Tx
+from shared.settings import Settings
+from shared.store import UNAVAILABLE
+
+log = logging.getLogger("txflow.worker")
+
+
+@dataclass(slots=True)
+class Lease:
+    """Ownership of a shard: the fencing token and until when it is surely ours."""
+
+    shard: int
+    token: int
+    valid_until: float  # time.monotonic()
+
+    @property
+    def valid(self) -> bool:
+        return time.monotonic() < self.valid_until
+
+
+class Redeliver(Exception):
+    """Processing an entry raised; it must be delivered again (after a sync)."""
+
+
+class ShardRunner:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        scripts: Scripts,
+        settings: Settings,
+        worker_id: str,
+        lease: Lease,
+        *,
+        burst: bool = False,
+    ) -> None:
+        self.client = client
+        self.scripts = scripts
+        self.settings = settings
+        self.worker_id = worker_id
+        self.lease = lease
+        self.shard = lease.shard
+        self.keys = ShardKeys(lease.shard)
+        self.burst = burst
+        self.cache = AccountCache(settings.cache_idle_s)
+        self.ckpt: str | None = None
+        self.stopping = asyncio.Event()
+        self.processed = 0
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and return."""
+        self.stopping.set()
+
+    async def run(self) -> None:
+        failures = 0
+        synced = False
+        while not self.stopping.is_set():
+            try:
+                if not synced:
+                    await self.sync()
+                    synced = True
+                if not await self.step():  # idle: a good moment to look for stolen entries
+                    if await self.stolen():
+                        synced = False
+                    elif self.burst:
+                        return
+                failures = 0
+            except (Gap, Redeliver) as e:
+                log.info("shard %d: %s; syncing from ckpt", self.shard, e)
+                synced = False
+            except Fenced as e:
+                log.warning("shard %d: fenced (%s); dropping it", self.shard, e)
+                return
+            except UNAVAILABLE as e:
+                # The last commit may or may not have happened: forget the cache.
+                self.cache.clear()
+                synced = False
+                delay = compute_backoff(failures, max_backoff=self.settings.backoff_max_s)
+                log.warning("shard %d: redis down (%s), retry in %.2fs", self.shard, e, delay)
+                failures += 1
+                await asyncio.sleep(delay)
+
+    async def step(self) -> bool:
+        """Read new entries and commit them; false when there was nothing to read."""
+        reply: Any = await self.client.xreadgroup(
+            GROUP,
+            self.worker_id,
+            {self.keys.inbox: ">"},
+            count=self.settings.batch,
+            block=self.settings.block_ms,
+        )
+        if not reply:
+            self.cache.evict_idle()
+            return False
+        await self.process(entries_of(reply[0][1]), claimed=False)
+        return True
+
+    async def sync(self) -> None:
+        """Take over everything pending and process all delivered entries after ckpt."""
+        await self.claim_pending()
+        last = await self.last_delivered()
+        self.ckpt = await self.get_ckpt()
+        while last is not None and (self.ckpt is None or id_key(self.ckpt) < id_key(last)):
+            start = "-" if self.ckpt is None else f"({self.ckpt}"
+            rows = await self.client.xrange(self.keys.inbox, start, last, count=self.settings.batch)
+            if not rows:
+                break
+            await self.process(entries_of(rows), claimed=True)
+
+    async def get_ckpt(self) -> str | None:
+        ckpt: Any = await self.client.get(self.keys.ckpt)  # decode_responses=True: a str
+        return None if ckpt is None else str(ckpt)
+
+    async def claim_pending(self) -> None:
+        cursor = "0-0"
+        while True:
+            cursor, _claimed, *_ = await self.client.xautoclaim(
+                self.keys.inbox, GROUP, self.worker_id, 0, cursor, count=self.settings.batch
+            )
+            if cursor in ("0-0", b"0-0"):
+                break
+        await self.forget_idle_consumers()
+
+    async def forget_idle_consumers(self) -> None:
+        # Consumers of dead workers own nothing after the claim; keep the group tidy.
+        for consumer in await self.client.xinfo_consumers(self.keys.inbox, GROUP):
+            if consumer["name"] != self.worker_id and consumer["pending"] == 0:
+                await self.client.xgroup_delconsumer(self.keys.inbox, GROUP, consumer["name"])
+
+    async def last_delivered(self) -> str | None:
+        for group in await self.client.xinfo_groups(self.keys.inbox):
+            if group["name"] == GROUP:
+                last = str(group["last-delivered-id"])
+                return None if last == "0-0" else last
+        return None
+
+    async def stolen(self) -> bool:
+        """Whether entries after ckpt were delivered elsewhere (a zombie's late read)."""
+        last = await self.last_delivered()
+        return last is not None and (self.ckpt is None or id_key(last) > id_key(self.ckpt))
+
+    async def process(self, entries: list[Entry], *, claimed: bool) -> None:
+        txs = batch.decode_all(entries)
+        await self.load(txs)
+        doomed = await self.over_delivered(entries) if claimed else {}
+        while True:
+            failed = self.plan(entries, txs, doomed)
+            if isinstance(failed, Plan):
+                await self.commit(failed)
+                return
+            index, error = failed
+            entry = entries[index]
+            deliveries = await self.deliveries(entry.id)
+            if deliveries >= self.settings.max_deliveries:
+                doomed[entry.id] = f"processing raised {deliveries} times: {error!r}"
+                continue
+            prefix = self.plan(entries[:index], txs[:index], doomed)
+            if isinstance(prefix, Plan) and prefix.ids:
+                await self.commit(prefix)
+            raise Redeliver(f"entry {entry.id} raised {error!r} (delivery {deliveries})")
+
+    def plan(
+        self, entries: list[Entry], txs: list[Tx | InvalidInput], doomed: dict[str, str]
+    ) -> Plan | tuple[int, Exception]:
+        planner = Planner(self.keys, self.cache)
+        for index, (entry, tx) in enumerate(zip(entries, txs, strict=True)):
+            if isinstance(tx, InvalidInput):
+                planner.add_dead(entry, None, f"undecodable: {tx}")
+            elif entry.id in doomed:
+                planner.add_dead(entry, tx, doomed[entry.id])
+            else:
+                try:
+                    planner.add(entry, tx)
+                except Exception as e:  # a bug or a poison entry: never a half-made plan
+                    return index, e
+        return planner.plan
+
+    async def load(self, txs: list[Tx | InvalidInput]) -> None:
+        """Fill the cache with what this batch needs from Redis: at most two round trips."""
+        accounts = batch.missing_accounts(txs, self.cache)
+        if accounts:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for account_id in accounts:
+                    pipe.hgetall(self.keys.account(account_id))
+                found = await pipe.execute()
+            for account_id, h in zip(accounts, found, strict=True):
+                cached = CachedAccount(account_from(h), complete=False) if h else None
+                self.cache.put(account_id, cached or CachedAccount(Account(), complete=True))
+        wanted = batch.missing_records(txs, self.cache)
+        if wanted:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for account_id, tx_id in wanted:
+                    pipe.hgetall(self.keys.tx(account_id, tx_id))
+                found = await pipe.execute()
+            for (account_id, tx_id), h in zip(wanted, found, strict=True):
+                cached = self.cache.get(account_id)
+                if h and cached is not None:
+                    cached.records[tx_id] = record_from(h)
+
+    async def over_delivered(self, entries: list[Entry]) -> dict[str, str]:
+        """Claimed entries delivered more than ``max_deliveries`` times: dead letters."""
+        pending: list[dict[str, Any]] = await self.client.xpending_range(
+            self.keys.inbox, GROUP, entries[0].id, entries[-1].id, len(entries)
+        )
+        limit = self.settings.max_deliveries
+        return {
+            p["message_id"]: f"delivered {p['times_delivered']} times without a commit"
+            for p in pending
+            if p["times_delivered"] > limit
+        }
+
+    async def deliveries(self, entry_id: str) -> int:
+        pending: Any = await self.client.xpending_range(
+            self.keys.inbox, GROUP, entry_id, entry_id, 1
+        )
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    async def commit(self, plan: Plan) -> None:
+        if not self.lease.valid:
+            raise Fenced("lease not renewed in time")
+        keys, args = self.commit_args(plan)
+        reply = await self.scripts.commit(keys=keys, args=args)
+        status = reply[0]
+        if status == "fenced":
+            raise Fenced("lease or epoch moved on")
+        if status == "gap":
+            raise Gap(f"batch starts at {plan.ids[0]} but {reply[1] or 'nothing'} follows ckpt")
+        self.ckpt = plan.ids[-1]
+        plan.install(self.cache)
+        self.processed += len(plan.ids)
+
+    def commit_args(self, plan: Plan) -> tuple[list[str], list[Any]]:
+        k = self.keys
+        keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, *plan.hashes]
+        last = plan.ids[-1]
+        args: list[Any] = [self.worker_id, self.lease.token, GROUP, plan.ids[0], last]
+        args += [self.settings.out_maxlen, trim_floor(last, self.settings.in_retention_ms)]
+        args += [len(plan.ids), *plan.ids, len(plan.hashes)]
+        for fields in plan.hashes.values():
+            args.append(2 * len(fields))
+            for name, value in fields.items():
+                args += (name, value)
+        args += [len(plan.outs), *plan.outs, len(plan.dead), *plan.dead]
+        return keys, args

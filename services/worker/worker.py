@@ -1,0 +1,175 @@
+"""A worker process: membership, shard ownership and the shard runners.
+
+Every ``lease_ttl/3`` the worker heartbeats, renews its leases, and moves
+towards its share ``ceil(N / live workers)``: it acquires free shards or
+releases the ones above its share (each after its in-flight batch is
+committed). A lease that could not be renewed in time stops its runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import time
+from contextlib import suppress
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from services.worker import shares
+from services.worker.scripts import Scripts
+from services.worker.shard import Lease, ShardRunner
+from shared import keys
+from shared.deployment import ensure_deployment
+from shared.keys import GROUP, ShardKeys
+from shared.settings import Settings
+from shared.store import UNAVAILABLE
+
+log = logging.getLogger("txflow.worker")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        client: aioredis.Redis,
+        worker_id: str | None = None,
+        *,
+        burst: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.id = worker_id or default_worker_id()
+        self.burst = burst
+        self.scripts = Scripts.register(client)
+        self.order = shares.preference(self.id, settings.shards)
+        self.runners: dict[int, tuple[ShardRunner, asyncio.Task[None]]] = {}
+        self.stopping = asyncio.Event()
+        self.drained: set[int] = set()  # burst mode: shards emptied, not to be taken again
+
+    @property
+    def ttl_ms(self) -> int:
+        return self.settings.lease_ttl_ms
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        """Own shards until asked to stop (or, in burst mode, until all are drained)."""
+        await ensure_deployment(self.client, self.settings.shards)
+        log.info("worker %s started (lease %d ms)", self.id, self.ttl_ms)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self.tick()
+                except UNAVAILABLE as e:
+                    log.warning("worker %s: redis unavailable (%s)", self.id, e)
+                if self.burst and self.drained and not self.runners:
+                    break
+                await self.pause()
+        finally:
+            await self.shutdown()
+
+    async def pause(self) -> None:
+        """Wait for the next tick, a stop request, or (in burst mode) a runner finishing."""
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.stopping.wait())]
+        if self.burst:
+            waits += [task for _, task in self.runners.values()]
+        done, _ = await asyncio.wait(
+            waits, timeout=self.ttl_ms / 3000, return_when=asyncio.FIRST_COMPLETED
+        )
+        waits[0].cancel()
+
+    async def tick(self) -> None:
+        live = await self.scripts.heartbeat(keys=[keys.WORKERS], args=[self.id, self.ttl_ms])
+        await self.forget_finished()
+        await self.renew()
+        target = shares.target_share(self.settings.shards, len(live))
+        free = await self.free_shards() - self.drained
+        moves = shares.plan(set(self.runners), free, target, self.order)
+        for shard in moves.acquire:
+            await self.acquire(shard)
+        if moves.release:
+            await asyncio.gather(*(self.release(s) for s in moves.release))
+
+    async def forget_finished(self) -> None:
+        """Runners end by themselves when drained (burst) or fenced: give their leases up."""
+        for shard, (_, task) in list(self.runners.items()):
+            if task.done():
+                await self.release(shard)
+                if self.burst:
+                    self.drained.add(shard)
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("shard %d runner failed", shard, exc_info=task.exception())
+
+    async def renew(self) -> None:
+        if not self.runners:
+            return
+        sent = time.monotonic()
+        shards = list(self.runners)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shard in shards:
+                lease = ShardKeys(shard).lease
+                await self.scripts.renew(keys=[lease], args=[self.id, self.ttl_ms], client=pipe)
+            renewed = await pipe.execute()
+        for shard, ok in zip(shards, renewed, strict=True):
+            runner, task = self.runners[shard]
+            if ok:
+                runner.lease.valid_until = sent + self.ttl_ms / 1000
+            else:
+                log.warning("worker %s lost shard %d", self.id, shard)
+                task.cancel()  # stop touching it at once; the commit is fenced anyway
+                del self.runners[shard]
+
+    async def free_shards(self) -> set[int]:
+        candidates = [s for s in range(self.settings.shards) if s not in self.runners]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shard in candidates:
+                pipe.exists(ShardKeys(shard).lease)
+            taken = await pipe.execute()
+        return {s for s, t in zip(candidates, taken, strict=True) if not t}
+
+    async def acquire(self, shard: int) -> None:
+        sent = time.monotonic()
+        k = ShardKeys(shard)
+        token = await self.scripts.acquire(keys=[k.lease, k.epoch], args=[self.id, self.ttl_ms])
+        if token is None:
+            return  # another worker was faster
+        lease = Lease(shard, int(token), sent + self.ttl_ms / 1000)
+        runner = ShardRunner(
+            self.client, self.scripts, self.settings, self.id, lease, burst=self.burst
+        )
+        task = asyncio.create_task(runner.run(), name=f"shard-{shard}")
+        self.runners[shard] = (runner, task)
+        log.info("worker %s acquired shard %d (epoch %d)", self.id, shard, lease.token)
+
+    async def release(self, shard: int) -> None:
+        """Let the runner commit its batch, then give the lease up for the next owner."""
+        runner, task = self.runners.pop(shard)
+        runner.stop()
+        with suppress(asyncio.CancelledError):
+            await task
+        k = ShardKeys(shard)
+        with suppress(*UNAVAILABLE):
+            await self.scripts.release(keys=[k.lease], args=[self.id])
+            await self.leave_group(k)
+        log.info("worker %s released shard %d", self.id, shard)
+
+    async def leave_group(self, k: ShardKeys) -> None:
+        # Only a consumer with nothing pending may be deleted: its entries would vanish.
+        for consumer in await self.client.xinfo_consumers(k.inbox, GROUP):
+            if consumer["name"] == self.id and consumer["pending"] == 0:
+                await self.client.xgroup_delconsumer(k.inbox, GROUP, self.id)
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(self.release(s) for s in list(self.runners)))
+        with suppress(*UNAVAILABLE):
+            await self.client.zrem(keys.WORKERS, self.id)
+        log.info("worker %s stopped", self.id)

@@ -1,0 +1,46 @@
+"""The deployment record (``txflow:meta``) and the consumer groups.
+
+Both services call ``ensure_deployment`` at start: the first one to run fixes
+the shard count; every later one refuses to start when its own disagrees.
+Creating what exists already is success (idempotent set-up).
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis import exceptions as rex
+
+from shared import keys
+from shared.errors import ShardCountMismatch
+
+SCHEMA_VERSION = 1
+
+
+async def ensure_deployment(client: aioredis.Redis, shards: int) -> None:
+    """Create ``txflow:meta`` if absent, check it, create every shard's group."""
+    await client.hsetnx(keys.META, "shards", shards)
+    await client.hsetnx(keys.META, "schema", SCHEMA_VERSION)
+    await check_deployment(client, shards)
+    async with client.pipeline(transaction=False) as pipe:
+        for k in keys.shard_keys(shards):
+            pipe.xgroup_create(k.inbox, keys.GROUP, id="0", mkstream=True)
+        results = await pipe.execute(raise_on_error=False)
+    for result in results:
+        if isinstance(result, Exception) and not is_busygroup(result):
+            raise result
+
+
+async def check_deployment(client: aioredis.Redis, shards: int) -> None:
+    """Raise ``ShardCountMismatch`` unless ``txflow:meta`` agrees with ``shards``."""
+    stored = await client.hget(keys.META, "shards")
+    if stored is None:
+        raise ShardCountMismatch("txflow:meta is missing: the deployment is not initialised")
+    if int(stored) != shards:
+        raise ShardCountMismatch(
+            f"this deployment has {int(stored)} shards (txflow:meta) but TXFLOW_SHARDS={shards}; "
+            f"set TXFLOW_SHARDS={int(stored)}"
+        )
+
+
+def is_busygroup(error: Exception) -> bool:
+    return isinstance(error, rex.ResponseError) and "BUSYGROUP" in str(error)

@@ -1,0 +1,59 @@
+"""Helpers for worker tests: appending entries, reading outcomes and state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis
+
+from services.worker.accounts import Account
+from shared import keys
+from shared.keys import ShardKeys
+from shared.model import Tx, TxType
+from shared.sharding import shard_of
+
+SHARDS = 4
+
+
+def init(client: redis.Redis, shards: int = SHARDS) -> None:
+    client.hset(keys.META, mapping={"shards": shards, "schema": 1})
+    for k in keys.shard_keys(shards):
+        client.xgroup_create(k.inbox, keys.GROUP, id="0", mkstream=True)
+
+
+def append(client: redis.Redis, txs: list[Tx], shards: int = SHARDS) -> list[str]:
+    pipe = client.pipeline(transaction=False)
+    for tx in txs:
+        pipe.xadd(ShardKeys(shard_of(tx.account_id, shards)).inbox, {"d": tx.encode()})
+    return [i.decode() if isinstance(i, bytes) else i for i in pipe.execute()]
+
+
+def deposit(account: str, tx_id: str, units: int) -> Tx:
+    return Tx(account, tx_id, TxType.DEPOSIT, units)
+
+
+def withdrawal(account: str, tx_id: str, units: int) -> Tx:
+    return Tx(account, tx_id, TxType.WITHDRAWAL, units)
+
+
+def outcomes(client: redis.Redis, shards: int = SHARDS) -> list[dict[str, Any]]:
+    """Every outcome in ``:out`` of every shard, each shard in commit order."""
+    found = []
+    for k in keys.shard_keys(shards):
+        for _, fields in client.xrange(k.outbox):
+            found.append(orjson.loads(fields[b"d"]))
+    return found
+
+
+def account(client: redis.Redis, account_id: str, shards: int = SHARDS) -> Account | None:
+    h = client.hgetall(ShardKeys(shard_of(account_id, shards)).account(account_id))
+    if not h:
+        return None
+    return Account(int(h[b"available"]), int(h[b"held"]), h[b"locked"] == b"1")
+
+
+def pending_total(client: redis.Redis, shards: int = SHARDS) -> int:
+    return sum(
+        int(client.xpending(k.inbox, keys.GROUP)["pending"]) for k in keys.shard_keys(shards)
+    )

@@ -1,0 +1,47 @@
+"""A worker in burst mode, in process, against a real Redis: the commit path."""
+
+from __future__ import annotations
+
+import redis
+import redis.asyncio as aioredis
+
+from services.worker.accounts import Account
+from services.worker.worker import Worker
+from shared.keys import shard_keys
+from shared.settings import Settings
+from tests.worker.support import SHARDS, account, append, deposit, init, outcomes, pending_total
+from tests.worker.support import withdrawal as wd
+
+
+async def drain(redis_url: str, **overrides: object) -> Worker:
+    settings = Settings(redis_url=redis_url, shards=SHARDS, block_ms=50, **overrides)  # type: ignore[arg-type]
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    worker = Worker(settings, client, "w1", burst=True)
+    await worker.run()
+    await client.aclose()
+    return worker
+
+
+async def test_burst_applies_everything_in_order_and_acks(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    init(client)
+    append(client, [deposit("a", "1", 100), wd("a", "2", 30), wd("a", "3", 100), deposit("b", "1", 5)])
+    await drain(redis_url)
+    assert account(client, "a") == Account(70, 0, False)
+    assert account(client, "b") == Account(5, 0, False)
+    seen = [(o["a"], o["t"], o["o"]) for o in outcomes(client) if o["a"] == "a"]
+    assert seen == [("a", "1", "applied"), ("a", "2", "applied"), ("a", "3", "rejected")]
+    assert pending_total(client) == 0
+    assert client.zcard("txflow:workers") == 0
+    assert not any(client.exists(k.lease) for k in shard_keys(SHARDS))
+
+
+async def test_a_duplicate_changes_nothing_across_batches(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    init(client)
+    append(client, [deposit("a", "1", 100)])
+    await drain(redis_url)
+    append(client, [deposit("a", "1", 100), wd("a", "1", 5)])
+    await drain(redis_url)  # a fresh worker: the cache is cold, Redis is asked
+    assert account(client, "a") == Account(100, 0, False)
+    assert [o["o"] for o in outcomes(client) if o["a"] == "a"] == ["applied", "duplicate", "duplicate"]
