@@ -25,7 +25,9 @@ async def drain(redis_url: str, **overrides: object) -> Worker:
 async def test_burst_applies_everything_in_order_and_acks(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     init(client)
-    append(client, [deposit("a", "1", 100), wd("a", "2", 30), wd("a", "3", 100), deposit("b", "1", 5)])
+    append(
+        client, [deposit("a", "1", 100), wd("a", "2", 30), wd("a", "3", 100), deposit("b", "1", 5)]
+    )
     await drain(redis_url)
     assert account(client, "a") == Account(70, 0, False)
     assert account(client, "b") == Account(5, 0, False)
@@ -44,4 +46,8 @@ async def test_a_duplicate_changes_nothing_across_batches(redis_url: str) -> Non
     append(client, [deposit("a", "1", 100), wd("a", "1", 5)])
     await drain(redis_url)  # a fresh worker: the cache is cold, Redis is asked
     assert account(client, "a") == Account(100, 0, False)
-    assert [o["o"] for o in outcomes(client) if o["a"] == "a"] == ["applied", "duplicate", "duplicate"]
+    assert [o["o"] for o in outcomes(client) if o["a"] == "a"] == [
+        "applied",
+        "duplicate",
+        "duplicate",
+    ]

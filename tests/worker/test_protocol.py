@@ -1,0 +1,152 @@
+"""The commit protocol against a real Redis: fencing, contiguity, dead letters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from services.worker import validation
+from services.worker.accounts import Account
+from services.worker.scripts import Scripts
+from services.worker.shard import Lease, ShardRunner
+from shared.errors import Fenced
+from shared.keys import GROUP, ShardKeys
+from shared.model import Tx, TxType
+from shared.settings import Settings
+from shared.sharding import shard_of
+from tests.worker.support import SHARDS, account, append, deposit, init, outcomes
+from tests.worker.test_burst import drain
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    init(c)
+    yield c
+    c.close()
+
+
+def settings(redis_url: str, **overrides: object) -> Settings:
+    return Settings(redis_url=redis_url, shards=SHARDS, block_ms=50, **overrides)  # type: ignore[arg-type]
+
+
+async def runner_for(
+    redis_url: str, shard: int, worker_id: str
+) -> tuple[ShardRunner, aioredis.Redis]:
+    """A runner that owns ``shard`` through the real acquire script."""
+    aclient = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    scripts = Scripts.register(aclient)
+    k = ShardKeys(shard)
+    token = await scripts.acquire(keys=[k.lease, k.epoch], args=[worker_id, 10_000])
+    assert token is not None
+    lease = Lease(shard, int(token), time.monotonic() + 10)
+    return ShardRunner(aclient, scripts, settings(redis_url), worker_id, lease, burst=True), aclient
+
+
+async def test_a_fenced_runner_writes_nothing(client: redis.Redis, redis_url: str) -> None:
+    shard = shard_of("a", SHARDS)
+    zombie, aclient = await runner_for(redis_url, shard, "zombie")
+    append(client, [deposit("a", "1", 100)])
+    # the lease expires and another worker takes the shard: the epoch moves on
+    client.delete(ShardKeys(shard).lease)
+    successor, aclient2 = await runner_for(redis_url, shard, "successor")
+    with pytest.raises(Fenced):
+        await zombie.step()
+    assert account(client, "a") is None
+    assert client.get(ShardKeys(shard).ckpt) is None
+    await successor.run()  # claims what the zombie read, and applies it once
+    assert account(client, "a") == Account(100, 0, False)
+    assert [o["t"] for o in outcomes(client)] == ["1"]
+    await aclient.aclose()
+    await aclient2.aclose()
+
+
+async def test_entries_stolen_by_another_consumer_are_claimed_not_skipped(
+    client: redis.Redis, redis_url: str
+) -> None:
+    shard = shard_of("a", SHARDS)
+    k = ShardKeys(shard)
+    owner, aclient = await runner_for(redis_url, shard, "owner")
+    append(client, [deposit("a", str(n), 10) for n in range(1, 4)])
+    # a zombie's late read pulls entries 1..3 into its own pending list
+    client.xreadgroup(GROUP, "thief", {k.inbox: ">"}, count=3)
+    append(client, [deposit("a", str(n), 10) for n in range(4, 7)])
+    await owner.run()
+    assert [o["t"] for o in outcomes(client)] == ["1", "2", "3", "4", "5", "6"]
+    assert account(client, "a") == Account(60, 0, False)
+    assert client.xpending(k.inbox, GROUP)["pending"] == 0
+    await aclient.aclose()
+
+
+async def test_a_stolen_tail_is_noticed_when_the_owner_is_idle(
+    client: redis.Redis, redis_url: str
+) -> None:
+    shard = shard_of("a", SHARDS)
+    k = ShardKeys(shard)
+    owner, aclient = await runner_for(redis_url, shard, "owner")
+    append(client, [deposit("a", "1", 10), deposit("a", "2", 10)])
+    client.xreadgroup(GROUP, "thief", {k.inbox: ">"}, count=2)  # nothing new is left to read
+    await owner.run()
+    assert [o["t"] for o in outcomes(client)] == ["1", "2"]
+    await aclient.aclose()
+
+
+async def test_undecodable_entries_go_to_the_dlq_and_the_shard_keeps_going(
+    client: redis.Redis, redis_url: str
+) -> None:
+    k = ShardKeys(shard_of("a", SHARDS))
+    append(client, [deposit("a", "1", 10)])
+    client.xadd(k.inbox, {"d": b"{not json"})
+    client.xadd(k.inbox, {"other": b"field"})
+    append(client, [deposit("a", "2", 10)])
+    await drain(redis_url)
+    assert account(client, "a") == Account(20, 0, False)
+    dead = [orjson.loads(f[b"d"]) for _, f in client.xrange(k.dlq)]
+    assert [d["d"] for d in dead] == ["{not json", None]
+    assert all("undecodable" in d["reason"] for d in dead)
+
+
+async def test_an_entry_whose_processing_keeps_raising_is_dead_lettered(
+    client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_check = validation.check
+    calls: list[str] = []
+
+    def poisoned(account: Account, tx: Tx, ref: object) -> object:
+        if tx.tx_id == "poison":
+            calls.append(tx.tx_id)
+            raise RuntimeError("boom")
+        return real_check(account, tx, ref)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validation, "check", poisoned)
+    append(client, [deposit("a", "1", 10), deposit("a", "poison", 10), deposit("a", "2", 10)])
+    await drain(redis_url, max_deliveries=3)
+    assert len(calls) == 3
+    assert account(client, "a") == Account(20, 0, False)
+    k = ShardKeys(shard_of("a", SHARDS))
+    (dead,) = [orjson.loads(f[b"d"]) for _, f in client.xrange(k.dlq)]
+    assert "raised 3 times" in dead["reason"] and "boom" in dead["reason"]
+    record = client.hgetall(k.tx("a", "poison"))
+    assert record[b"outcome"] == b"dead"
+    assert [o["o"] for o in outcomes(client)] == ["applied", "dead", "applied"]
+
+
+async def test_a_cold_cache_finds_the_deposit_a_dispute_refers_to(
+    client: redis.Redis, redis_url: str
+) -> None:
+    append(client, [deposit("a", "1", 100), deposit("a", "2", 5)])
+    await drain(redis_url)
+    append(
+        client,
+        [Tx("a", "d1", TxType.DISPUTE, None, "1"), Tx("a", "c1", TxType.CHARGEBACK, None, "1")],
+    )
+    await drain(redis_url)
+    assert account(client, "a") == Account(5, 0, True)
+    k = ShardKeys(shard_of("a", SHARDS))
+    assert client.hget(k.tx("a", "1"), "state") == b"charged_back"
+    assert client.hget(k.tx("a", "1"), "amount") == b"100"
