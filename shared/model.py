@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from shared.errors import InvalidInput
-from shared.money import MAX_UNITS, parse_amount
+from shared.money import MAX_UNITS, format_amount, parse_amount
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
@@ -133,6 +133,16 @@ class Tx:
     amount: int | None = None
     ref_tx_id: str | None = None
     accepted_at: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON object a client would POST for this transaction."""
+        doc: dict[str, Any] = {"tx_id": self.tx_id, "account_id": self.account_id}
+        doc["type"] = self.type.value
+        if self.amount is not None:
+            doc["amount"] = format_amount(self.amount)
+        if self.ref_tx_id is not None:
+            doc["ref_tx_id"] = self.ref_tx_id
+        return doc
 
     def encode(self) -> bytes:
         """The stream entry's single field ``d``: compact JSON."""

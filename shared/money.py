@@ -41,6 +41,15 @@ def parse_amount(text: str) -> int:
     return units
 
 
+def parse_balance(text: str) -> int:
+    """Inverse of ``format_amount`` (a balance may be negative or zero)."""
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text)
+    whole, _, frac = digits.partition(".")
+    if not whole.isdigit() or len(frac) != PLACES or not frac.isdigit():
+        raise InvalidAmount(f"balance {text!r} is not in the form 0.0000")
+    return sign * (int(whole) * SCALE + int(frac))
+
+
 def format_amount(units: int) -> str:
     """Render units of 10⁻⁴ as a decimal string with exactly four places."""
     sign = "-" if units < 0 else ""

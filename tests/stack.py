@@ -24,7 +24,6 @@ from services.worker.accounts import Account
 from services.worker.ledger import MemoryLedger
 from shared import keys
 from shared.model import Outcome, Tx, TxType
-from shared.money import format_amount
 from shared.sharding import shard_of
 
 
@@ -131,15 +130,6 @@ def workload(accounts: int, per_account: int, seed: int = 1) -> list[Tx]:
     return txs
 
 
-def wire(tx: Tx) -> dict[str, Any]:
-    doc: dict[str, Any] = {"tx_id": tx.tx_id, "account_id": tx.account_id, "type": tx.type.value}
-    if tx.amount is not None:
-        doc["amount"] = format_amount(tx.amount)
-    if tx.ref_tx_id is not None:
-        doc["ref_tx_id"] = tx.ref_tx_id
-    return doc
-
-
 class Loader(threading.Thread):
     """Posts a workload in the background and stops halfway until ``resume()``.
 
@@ -184,7 +174,7 @@ def post_all(api: str, txs: list[Tx], chunk: int = 100, deadline_s: float = 120)
     end = time.monotonic() + deadline_s
     with httpx.Client(base_url=api, timeout=10) as http:
         for i in range(0, len(txs), chunk):
-            body = orjson.dumps([wire(t) for t in txs[i : i + chunk]])
+            body = orjson.dumps([t.to_wire() for t in txs[i : i + chunk]])
             while True:
                 assert time.monotonic() < end, "posting did not finish"
                 try:

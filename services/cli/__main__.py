@@ -1,40 +1,96 @@
-"""``txflow`` — the operator command line."""
+"""txflow — ordered, exactly-once transaction processing on Redis Streams."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
-from services.cli import replay
+import httpx
+import redis
+
+from services.cli import dlq, replay, status, up
+from services.cli.poster import ApiError
+from services.cli.redis_process import NoRedisServer
+from shared.errors import TxflowError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="txflow", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    u = commands.add_parser("up", help="start Redis, ingest and workers in the foreground")
+    u.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=8000, help="ingest port (default 8000)")
+    u.add_argument("--data-dir", type=Path, default=Path(".txflow"),
+                   help="where the embedded Redis keeps its AOF (default ./.txflow)")  # fmt: skip
 
     rp = commands.add_parser("replay", help="replay a CSV of transactions, print the accounts")
     rp.add_argument("file", help="CSV of type,client,tx,amount ('-' for stdin)")
-    rp.add_argument(
-        "--engine",
-        choices=["memory"],
-        default="memory",
-        help="memory: the ledger core in this process, no Redis",
-    )
+    rp.add_argument("--engine", choices=["services", "memory"], default="services",
+                    help="services: through ingest and workers (default); "
+                         "memory: the ledger core in this process, no Redis")  # fmt: skip
+    rp.add_argument("--api", help="an ingest already running (with its workers)")
+    rp.add_argument("--workers", type=int, default=2, help="workers to start without --api")
+
+    st = commands.add_parser("status", help="shards, owners, lag, pending, dead letters")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--watch", type=float, nargs="?", const=1.0, metavar="S",
+                    help="refresh every S seconds (default 1)")  # fmt: skip
+
+    dq = commands.add_parser("dlq", help="dead letters: list, show, replay")
+    dq_commands = dq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    dq_commands.add_parser("list", help="every dead letter with its reason")
+    for action in ("show", "replay"):
+        a = dq_commands.add_parser(action, help=f"{action} one dead letter")
+        a.add_argument("id", help="the dead letter's id (from 'txflow dlq list')")
     return parser
+
+
+def redis_client() -> redis.Redis:
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "up":
+        return up.up(args.workers, args.host, args.port, args.data_dir)
+    if args.command == "replay":
+        if args.engine == "memory":
+            replay.replay_memory(args.file, sys.stdout)
+        else:
+            replay.replay_services(args.file, sys.stdout, args.api, args.workers)
+        return 0
+    client = redis_client()
+    if args.command == "status":
+        return status.status(client, json=args.json, watch=args.watch)
+    if args.dlq_command == "list":
+        dlq.show_table(dlq.letters(client))
+    elif args.dlq_command == "show":
+        print(status.as_json(dlq.find(client, args.id)))
+    else:
+        print(f"replayed {args.id} as {dlq.replay(client, args.id)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "replay":
-            replay.replay_memory(args.file, sys.stdout)
-            return 0
-    except OSError as e:
+        return run(args)
+    except OSError as e:  # a file that cannot be read
         print(f"txflow: {e.strerror or e}: {getattr(e, 'filename', '') or ''}", file=sys.stderr)
-        return 2
+    except redis.ConnectionError as e:
+        url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        print(f"txflow: cannot reach Redis at {url} ({e}); set REDIS_URL", file=sys.stderr)
+    except (httpx.HTTPError, ApiError) as e:
+        print(f"txflow: {e}", file=sys.stderr)
+    except (TxflowError, NoRedisServer, LookupError, RuntimeError) as e:
+        print(f"txflow: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
-    return 2
+    return 1
 
 
 if __name__ == "__main__":

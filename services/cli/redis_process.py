@@ -101,7 +101,8 @@ class RedisProcess:
 
     def start(self, timeout: float = 10.0) -> RedisProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C meant for txflow must not stop Redis first.
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, start_new_session=True)
         self.wait_ready(timeout)
         return self
 

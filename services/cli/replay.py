@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TextIO
 
+import httpx
+
 from services.cli import csvio
 from services.cli.csvio import BadRow
+from services.cli.poster import Poster, fetch_account
+from services.cli.redis_process import free_port
+from services.cli.stack import LocalStack
 from services.worker.ledger import MemoryLedger
 
 
@@ -60,4 +67,37 @@ def replay_memory(path: str, out: IO[str]) -> int:
             else:
                 ledger.process(row.tx)
     csvio.write_accounts(out, ledger)
+    return skipped
+
+
+def replay_services(path: str, out: IO[str], api: str | None, workers: int) -> int:
+    """Replay ``path`` through ingest and workers; start a stack when no ``api`` is given.
+
+    Without ``api`` the stack uses ``REDIS_URL`` when set, else its own Redis
+    in a temporary directory (a fresh ledger every run).
+    """
+    if api is not None:
+        return _replay_via(api, path, out)
+    with tempfile.TemporaryDirectory(prefix="txflow-replay-") as tmp:
+        stack = LocalStack(workers, port=free_port(), redis_url=os.environ.get("REDIS_URL"),
+                           data_dir=Path(tmp))  # fmt: skip
+        with stack:
+            return _replay_via(stack.api, path, out)
+
+
+def _replay_via(api: str, path: str, out: IO[str]) -> int:
+    clients: dict[str, None] = {}  # ordered set: memory grows with clients, not rows
+    skipped = 0
+    with httpx.Client(base_url=api, timeout=60) as http, open_source(path) as (lines, tag):
+        poster = Poster(http)
+        for row in csvio.read_rows(lines, tag):
+            if isinstance(row, BadRow):
+                report(row)
+                skipped += 1
+                continue
+            clients[row.tx.account_id] = None
+            poster.add(row.tx)
+        poster.flush()
+        poster.wait_applied()
+        csvio.write_accounts(out, ((c, fetch_account(http, c)) for c in clients))
     return skipped

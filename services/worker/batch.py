@@ -67,6 +67,11 @@ class Plan:
                 cached.records[tx_id] = record
 
 
+def entries_of(rows: list[Any]) -> list[Entry]:
+    """``[(id, {field: value})]`` as returned by XRANGE / XAUTOCLAIM / XREADGROUP."""
+    return [Entry(entry_id, fields.get("d") if fields else None) for entry_id, fields in rows]
+
+
 def decode_all(entries: list[Entry]) -> list[Tx | InvalidInput]:
     decoded: list[Tx | InvalidInput] = []
     for entry in entries:

@@ -18,17 +18,17 @@ import redis.asyncio as aioredis
 
 from services.worker import batch
 from services.worker.accounts import Account
-from services.worker.batch import Entry, Plan, Planner
+from services.worker.batch import Entry, Plan, Planner, entries_of
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.hashes import account_from, record_from
 from services.worker.scripts import Scripts
-from services.worker.streams import entries_of, id_key, trim_floor
 from shared.backoff import compute_backoff
 from shared.errors import Fenced, Gap, InvalidInput
 from shared.keys import GROUP, ShardKeys
 from shared.model import Tx
 from shared.settings import Settings
 from shared.store import UNAVAILABLE
+from shared.streams import id_key, trim_floor
 
 log = logging.getLogger("txflow.worker")
 

@@ -7,8 +7,8 @@ import pytest
 from services.worker.accounts import Account
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.shares import plan, preference, target_share
-from services.worker.streams import id_key, trim_floor
 from shared.backoff import compute_backoff
+from shared.streams import id_key, trim_floor
 
 
 @pytest.mark.parametrize(

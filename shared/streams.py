@@ -1,21 +1,12 @@
-"""Stream IDs and the replies of the stream commands the worker uses."""
+"""Redis stream IDs: ordering and trimming floors."""
 
 from __future__ import annotations
-
-from typing import Any
-
-from services.worker.batch import Entry
 
 
 def id_key(stream_id: str) -> tuple[int, int]:
     """A stream ID as a sortable pair: ``"1700000000000-3"`` → ``(1700000000000, 3)``."""
     ms, _, seq = stream_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def entries_of(rows: list[Any]) -> list[Entry]:
-    """``[(id, {field: value})]`` as returned by XRANGE / XAUTOCLAIM / XREADGROUP."""
-    return [Entry(entry_id, fields.get("d") if fields else None) for entry_id, fields in rows]
 
 
 def trim_floor(ckpt: str, retention_ms: int) -> str:

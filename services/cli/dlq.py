@@ -1,0 +1,64 @@
+"""``txflow dlq list|show|replay``: dead letters, their reasons, and putting them back.
+
+A replay appends the original entry to its shard's stream again (a new
+stream ID, the same idempotency key): a dead letter never reserved its id, so
+the replay is applied once, and replaying it twice gives a ``duplicate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis
+
+from services.cli.status import shard_count
+from shared.errors import InvalidInput
+from shared.keys import ShardKeys, shard_keys
+from shared.model import Tx
+from shared.sharding import shard_of
+
+
+def letters(client: redis.Redis) -> list[dict[str, Any]]:
+    found = []
+    for k in shard_keys(shard_count(client)):
+        rows: Any = client.xrange(k.dlq)
+        for dlq_id, fields in rows:
+            doc = orjson.loads(fields["d"])
+            found.append({"shard": k.shard, "id": dlq_id, **doc})
+    return found
+
+
+def find(client: redis.Redis, dlq_id: str) -> dict[str, Any]:
+    for letter in letters(client):
+        if letter["id"] == dlq_id:
+            return letter
+    raise LookupError(f"no dead letter with id {dlq_id}")
+
+
+def replay(client: redis.Redis, dlq_id: str) -> str:
+    """Append the dead letter's entry to its shard again; return the new stream ID."""
+    letter = find(client, dlq_id)
+    data: str | None = letter.get("d")
+    try:
+        tx = Tx.decode(data or b"")
+    except InvalidInput as e:
+        raise InvalidInput(f"dead letter {dlq_id} cannot be replayed: {e}") from None
+    inbox = ShardKeys(shard_of(tx.account_id, shard_count(client))).inbox
+    pipe = client.pipeline(transaction=True)
+    pipe.xadd(inbox, {"d": str(data)})
+    pipe.xdel(ShardKeys(letter["shard"]).dlq, dlq_id)
+    new_id, _ = pipe.execute()
+    return str(new_id)
+
+
+def show_table(found: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dead letters ({len(found)})")
+    for column in ("shard", "id", "entry", "reason"):
+        table.add_column(column)
+    for letter in found:
+        table.add_row(str(letter["shard"]), letter["id"], str(letter.get("e")), letter["reason"])
+    Console().print(table)

@@ -1,0 +1,141 @@
+"""A whole txflow on one machine: Redis, ingest and W workers as child processes.
+
+Redis is the ``REDIS_URL`` given, else a local server (``redis-server`` on
+PATH, else the embedded one) keeping its AOF in the data directory, so a
+restart keeps state. Children run in their own sessions so that Ctrl-C
+reaches only this process, which then stops them in order: ingest first (no
+new work), then workers (each commits its batch and releases its leases),
+then Redis.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from services.cli.redis_process import RedisProcess
+
+Sink = Callable[[str, str], None]  # (process name, line)
+
+
+def _die_with_parent() -> None:
+    # Linux: a child gets SIGTERM if txflow itself is killed, so none is left behind.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@dataclass
+class LocalStack:
+    workers: int = 2
+    host: str = "127.0.0.1"
+    port: int = 8000
+    redis_url: str | None = None
+    data_dir: Path = Path(".txflow")
+    shards: int | None = None
+    sink: Sink | None = None  # None: children's output goes to data_dir/logs
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    redis: RedisProcess | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 60) -> LocalStack:
+        if self.redis_url is None:
+            self.redis = RedisProcess(self.data_dir / "redis", persistence="everysec").start()
+            self.redis_url = self.redis.url
+        self._spawn("ingest", "services.ingest", "--host", self.host, "--port", str(self.port))
+        for n in range(1, self.workers + 1):
+            self._spawn(f"worker-{n}", "services.worker")
+        self._wait_ready(timeout)
+        return self
+
+    def _env(self) -> dict[str, str]:
+        env = {**os.environ, "REDIS_URL": str(self.redis_url), "PYTHONUNBUFFERED": "1"}
+        if self.shards is not None:
+            env["TXFLOW_SHARDS"] = str(self.shards)
+        return env
+
+    def _spawn(self, name: str, module: str, *args: str) -> None:
+        argv = [sys.executable, "-m", module, *args]
+        if self.sink is None:
+            logs = self.data_dir / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            with (logs / f"{name}.log").open("ab") as out:
+                proc = self._popen(argv, out)
+        else:
+            proc = self._popen(argv, subprocess.PIPE)
+            assert proc.stdout is not None
+            threading.Thread(target=self._pump, args=(name, proc.stdout), daemon=True).start()
+        self.children[name] = proc
+
+    def _popen(self, argv: list[str], out: IO[bytes] | int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv, env=self._env(), stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+        )  # fmt: skip
+
+    def _pump(self, name: str, stream: IO[bytes]) -> None:
+        assert self.sink is not None
+        for raw in stream:
+            self.sink(name, raw.decode(errors="replace").rstrip())
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with status {proc.returncode}")
+            try:
+                if httpx.get(f"{self.api}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"ingest not ready at {self.api} after {timeout:.0f}s")
+
+    def failed(self) -> str | None:
+        """The name of a child that exited on its own, if any."""
+        for name, proc in self.children.items():
+            if proc.poll() is not None:
+                return name
+        return None
+
+    def stop(self, timeout: float = 15) -> None:
+        """Ingest first (no new work), then every worker at once, then Redis."""
+        self._terminate([p for n, p in self.children.items() if n == "ingest"], timeout)
+        self._terminate([p for n, p in self.children.items() if n != "ingest"], timeout)
+        if self.redis is not None:
+            self.redis.stop()
+
+    @staticmethod
+    def _terminate(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+        running = [p for p in procs if p.poll() is None]
+        for proc in running:
+            proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in running:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,97 @@
+"""``txflow status``: shards, owners, lag, pending, dead letters, live workers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import redis
+
+from shared import keys
+from shared.errors import ShardCountMismatch
+
+
+def shard_count(client: redis.Redis) -> int:
+    stored = client.hget(keys.META, "shards")
+    if stored is None:
+        raise ShardCountMismatch("txflow:meta is missing: nothing was deployed on this Redis yet")
+    return int(stored)
+
+
+def snapshot(client: redis.Redis) -> dict[str, Any]:
+    """Everything ``status`` shows, as plain data (also the ``--json`` output)."""
+    shards = keys.shard_keys(shard_count(client))
+    pipe = client.pipeline(transaction=False)
+    for k in shards:
+        pipe.get(k.lease)
+        pipe.get(k.epoch)
+        pipe.get(k.ckpt)
+        pipe.xinfo_groups(k.inbox)
+        pipe.xpending_range(k.inbox, keys.GROUP, "-", "+", 1)
+        pipe.xlen(k.dlq)
+    replies = pipe.execute()
+    rows = []
+    for i, k in enumerate(shards):
+        owner, epoch, ckpt, groups, oldest, dlq = replies[6 * i : 6 * i + 6]
+        group: dict[str, Any] = next((g for g in groups if g["name"] == keys.GROUP), {})
+        rows.append(
+            {
+                "shard": k.shard,
+                "owner": owner,
+                "epoch": int(epoch or 0),
+                "ckpt": ckpt,
+                "lag": group.get("lag"),
+                "pending": group.get("pending", 0),
+                "oldest_pending_ms": oldest[0]["time_since_delivered"] if oldest else None,
+                "dlq": dlq,
+            }
+        )
+    now_ms = int(time.time() * 1000)
+    workers = [{"id": w, "expires_in_ms": int(score) - now_ms} for w, score in _live(client)]
+    return {"shards": rows, "workers": workers}
+
+
+def _live(client: redis.Redis) -> list[tuple[str, float]]:
+    found: Any = client.zrange(keys.WORKERS, 0, -1, withscores=True)
+    return [(str(w), float(s)) for w, s in found]
+
+
+def as_json(snap: dict[str, Any]) -> str:
+    return orjson.dumps(snap, option=orjson.OPT_INDENT_2).decode()
+
+
+def render(snap: dict[str, Any]) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+
+    table = Table(title="shards")
+    for column in ("shard", "owner", "epoch", "lag", "pending", "oldest pending", "dlq"):
+        table.add_column(column, justify="left" if column == "owner" else "right")
+    for r in snap["shards"]:
+        age = "-" if r["oldest_pending_ms"] is None else f"{r['oldest_pending_ms'] / 1000:.1f}s"
+        lag = "?" if r["lag"] is None else str(r["lag"])
+        table.add_row(str(r["shard"]), r["owner"] or "[red]none[/]", str(r["epoch"]), lag,
+                      str(r["pending"]), age, str(r["dlq"]))  # fmt: skip
+    workers = Table(title="live workers")
+    workers.add_column("worker")
+    workers.add_column("heartbeat expires in", justify="right")
+    for w in snap["workers"]:
+        workers.add_row(w["id"], f"{w['expires_in_ms'] / 1000:.1f}s")
+    return Group(table, workers)
+
+
+def status(client: redis.Redis, *, json: bool, watch: float | None) -> int:
+    if json:
+        print(as_json(snapshot(client)))
+        return 0
+    from rich.console import Console
+    from rich.live import Live
+
+    if watch is None:
+        Console().print(render(snapshot(client)))
+        return 0
+    with Live(render(snapshot(client)), refresh_per_second=4) as live:
+        while True:
+            time.sleep(watch)
+            live.update(render(snapshot(client)))
