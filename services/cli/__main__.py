@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except OSError as e:  # a file that cannot be read
         print(f"txflow: {e.strerror or e}: {getattr(e, 'filename', '') or ''}", file=sys.stderr)
+        return 2
     except redis.ConnectionError as e:
         url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         print(f"txflow: cannot reach Redis at {url} ({e}); set REDIS_URL", file=sys.stderr)

@@ -1,0 +1,115 @@
+"""The container files, checked without a Docker engine (none runs here).
+
+The compose file must load and name what a deployment needs; every command
+of the Dockerfile and the compose file must run on this machine the way the
+image would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from services.cli.redis_process import free_port
+from tests.stack import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, object]:
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_compose_has_redis_with_aof_ingest_and_a_scalable_worker(compose: dict) -> None:  # type: ignore[type-arg]
+    services = compose["services"]
+    assert set(services) == {"redis", "ingest", "worker"}
+    assert "--appendonly" in services["redis"]["command"]
+    assert "everysec" in services["redis"]["command"]
+    assert "redis-data" in compose["volumes"]
+    for name in ("redis", "ingest", "worker"):
+        assert services[name]["healthcheck"]["test"], f"{name} has no health check"
+    assert services["ingest"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "ports" not in services["worker"] and "container_name" not in services["worker"]
+
+
+def test_every_module_the_containers_run_exists(compose: dict) -> None:  # type: ignore[type-arg]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    commands = [json.loads(m) for m in re.findall(r"^\s*CMD (\[.*\])$", dockerfile, re.M)]
+    for service in compose["services"].values():
+        if isinstance(service.get("command"), list):
+            commands.append(service["command"])
+        commands.append(service["healthcheck"]["test"][1:])
+    modules = [c[c.index("-m") + 1] for c in commands if "-m" in c]
+    assert {"services.ingest", "services.worker", "services.worker.health"} <= set(modules)
+    for module in modules:
+        probe = f"import importlib.util as u; assert u.find_spec({module!r})"
+        assert subprocess.run([sys.executable, "-c", probe]).returncode == 0, module
+
+
+def _cmd(dockerfile: str, prefix: str) -> list[str]:
+    match = re.search(rf"^{prefix}\s*(\[.*\])$", dockerfile, re.M)
+    assert match, prefix
+    return list(json.loads(match.group(1)))
+
+
+@pytest.fixture
+def ingest_like_the_image(redis_url: str, tmp_path: Path) -> Iterator[int]:
+    """The Dockerfile's CMD, run here on a free port instead of 8000."""
+    port = free_port()
+    cmd = [str(port) if a == "8000" else a for a in _cmd((ROOT / "Dockerfile").read_text(), "CMD")]
+    cmd[0] = sys.executable if cmd[0] == "python" else cmd[0]
+    env = {"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"}
+    with (tmp_path / "ingest.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=ROOT)
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_the_images_command_serves_and_its_health_check_passes(ingest_like_the_image: int) -> None:
+    port = ingest_like_the_image
+    wait_for(lambda: _ok(f"http://127.0.0.1:{port}/readyz"), 30, "the image's ingest to be ready")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    check = re.search(r'CMD \["python", "-c", "(.*)"\]$', dockerfile, re.M)
+    assert check is not None
+    code = check.group(1).replace("8000", str(port))
+    assert subprocess.run([sys.executable, "-c", code], timeout=10).returncode == 0
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_the_worker_command_heartbeats_and_its_health_check_passes(
+    compose: dict,
+    redis_url: str,
+    tmp_path: Path,  # type: ignore[type-arg]
+) -> None:
+    worker = compose["services"]["worker"]
+    cmd = [sys.executable if a == "python" else a for a in worker["command"]]
+    check = [sys.executable if a == "python" else a for a in worker["healthcheck"]["test"][1:]]
+    env = {"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"}
+    assert subprocess.run(check, env=env, cwd=ROOT).returncode == 1  # no worker yet
+    with (tmp_path / "worker.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=ROOT)
+    try:
+        wait_for(lambda: subprocess.run(check, env=env, cwd=ROOT).returncode == 0, 30,
+                 "the worker's health check to pass")  # fmt: skip
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
