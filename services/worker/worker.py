@@ -82,9 +82,7 @@ class Worker:
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.stopping.wait())]
         if self.burst:
             waits += [task for _, task in self.runners.values()]
-        done, _ = await asyncio.wait(
-            waits, timeout=self.ttl_ms / 3000, return_when=asyncio.FIRST_COMPLETED
-        )
+        await asyncio.wait(waits, timeout=self.ttl_ms / 3000, return_when=asyncio.FIRST_COMPLETED)
         waits[0].cancel()
 
     async def tick(self) -> None:

@@ -1,0 +1,38 @@
+"""The application factory: ``create_app(settings)`` wires routes, errors, metrics, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.ingest import problems, routes
+from services.ingest.metrics import Metrics, RequestMetrics
+from services.ingest.runtime import running
+from shared.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A new ingest app; it connects to Redis when its lifespan starts, not before."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(settings, metrics) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="txflow ingest",
+        summary="Accepts transactions and appends them to their account's shard stream.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    problems.install(app)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.include_router(routes.api(settings))
+    app.include_router(routes.probes())
+    return app

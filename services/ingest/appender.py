@@ -1,0 +1,144 @@
+"""Group commit of stream appends: many requests, one Redis pipeline per round trip.
+
+A request hands its entries to ``Appender.append`` and awaits a future. One
+flusher task takes everything queued, sends it as a single pipeline of XADDs
+(``transaction=False``) in queue order, and resolves each request's future with
+the stream IDs of its entries. While a pipeline is in flight, new requests
+queue up for the next one: under load one round trip carries many requests;
+an idle service answers after one round trip.
+
+Order: the entries of one request are contiguous and in request order in the
+pipeline, and pipelines go out one after another, so a request's entries — and
+requests answered one after the other — land in their streams in that order.
+
+Failure: a pipeline cut by a lost connection may have appended some of its
+entries before the error; every request in it gets ``StoreUnavailable`` (503),
+and redis-py may have resent it once on a fresh connection. Both are harmless:
+a client retries with the same ids, and the worker deduplicates by
+``(account_id, tx_id)``, so an entry appended twice is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import redis.asyncio as aioredis
+
+from shared.errors import StoreUnavailable
+from shared.store import UNAVAILABLE
+
+log = logging.getLogger("txflow.ingest")
+
+Entry = tuple[str, bytes]
+"""One stream entry: the ``:in`` key of its shard and the encoded ``Tx`` (field ``d``)."""
+
+Observer = Callable[[int, float], None]
+"""Told the number of entries and the seconds of every pipeline sent."""
+
+
+class _Pending:
+    __slots__ = ("entries", "future")
+
+    def __init__(self, entries: Sequence[Entry], future: asyncio.Future[list[str]]) -> None:
+        self.entries = entries
+        self.future = future
+
+
+class Appender:
+    """Coalesces concurrent appends into one pipeline per round trip."""
+
+    def __init__(self, client: aioredis.Redis, observe: Observer | None = None) -> None:
+        self._client = client
+        self._observe = observe
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.requests = 0
+        """Calls to ``append`` so far."""
+        self.pipelines = 0
+        """Pipelines sent so far: fewer than ``requests`` when requests overlap."""
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="txflow-appender")
+
+    async def close(self) -> None:
+        """Flush what is queued, then stop the flusher."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def append(self, entries: Sequence[Entry]) -> list[str]:
+        """Append ``entries`` in order; their stream IDs once Redis has answered.
+
+        Raises ``StoreUnavailable`` when Redis cannot be reached.
+        """
+        if self._closing or self._task is None:
+            raise StoreUnavailable("the appender is not running")
+        if not entries:
+            return []
+        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(entries, future))
+        self.requests += 1
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._queue = self._queue, []
+            if batch:
+                try:
+                    await self._flush(batch)
+                except Exception as e:  # never let one bad pipeline stop the flusher
+                    log.exception("append pipeline failed")
+                    _fail(batch, e)
+            if self._closing and not self._queue:
+                return
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        stage = pipe.execute_command
+        for pending in batch:
+            for key, data in pending.entries:
+                stage("XADD", key, "*", "d", data)
+        size = len(pipe.command_stack)
+        started = time.perf_counter()
+        self.pipelines += 1
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except UNAVAILABLE as e:
+            reason = str(e) or type(e).__name__
+            log.warning("Redis unavailable, %d request(s) answered 503: %s", len(batch), reason)
+            _fail(batch, StoreUnavailable(reason))
+            return
+        if self._observe is not None:
+            self._observe(size, time.perf_counter() - started)
+        _resolve(batch, replies)
+
+
+def _resolve(batch: list[_Pending], replies: list[object]) -> None:
+    """Hand each request the replies of its own entries (contiguous, in order)."""
+    start = 0
+    for pending in batch:
+        end = start + len(pending.entries)
+        ids = replies[start:end]
+        start = end
+        if pending.future.done():  # the client went away; its entries stand
+            continue
+        error = next((r for r in ids if isinstance(r, BaseException)), None)
+        if error is None:
+            pending.future.set_result(ids)  # type: ignore[arg-type]
+        else:
+            pending.future.set_exception(error)
+
+
+def _fail(batch: list[_Pending], error: Exception) -> None:
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(error)

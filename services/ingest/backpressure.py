@@ -1,0 +1,115 @@
+"""Backpressure: every shard's lag, refreshed in the background, read from a cache.
+
+A shard's lag is what its workers still owe: entries not yet delivered to the
+group plus entries delivered but not acknowledged (pending). When it passes
+``max_lag``, ingest answers ``429`` for transactions of that shard instead of
+trimming the stream: accepted work is never dropped.
+
+Requests never query Redis for this: one background task refreshes every
+shard's lag in one pipeline every ``lag_refresh_ms`` and requests read the
+cached set of shards over the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shared import keys
+from shared.store import UNAVAILABLE
+
+log = logging.getLogger("txflow.ingest")
+
+
+def shard_lag(groups: Sequence[Mapping[str, Any]] | BaseException, length: int) -> int:
+    """Lag of one shard from its XINFO GROUPS reply and XLEN.
+
+    Undelivered entries are the group's ``lag``; Redis reports ``None`` when it
+    cannot tell (entries deleted in the middle of the stream) and then the
+    whole stream length stands in for it, erring on the side of throttling.
+    With no ``workers`` group at all nothing has been delivered.
+    """
+    group = None
+    if not isinstance(groups, BaseException):
+        group = next((g for g in groups if g.get("name") == keys.GROUP), None)
+    if group is None:
+        return length
+    undelivered = group.get("lag")
+    return (length if undelivered is None else int(undelivered)) + int(group.get("pending", 0))
+
+
+class LagMonitor:
+    """Caches each shard's lag; ``hot`` is the set of shards over ``max_lag``."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        shards: int,
+        *,
+        max_lag: int,
+        interval_s: float,
+        observe: Callable[[Sequence[int]], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._inboxes = [k.inbox for k in keys.shard_keys(shards)]
+        self._max_lag = max_lag
+        self._interval_s = interval_s
+        self._observe = observe
+        self._task: asyncio.Task[None] | None = None
+        self.lags: list[int] = [0] * shards
+        self.hot: frozenset[int] = frozenset()
+        self.refreshes = 0
+        """Successful refreshes so far."""
+
+    def over_limit(self, shards: Iterable[int]) -> frozenset[int]:
+        """Those of ``shards`` whose lag is over the limit (empty: go ahead)."""
+        if not self.hot:
+            return self.hot
+        return self.hot.intersection(shards)
+
+    async def refresh(self) -> None:
+        """Read every shard's lag in one pipeline and update the cache."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for inbox in self._inboxes:
+                pipe.xinfo_groups(inbox)
+                pipe.xlen(inbox)
+            replies = await pipe.execute(raise_on_error=False)
+        self.lags = [
+            shard_lag(replies[i], _length(replies[i + 1])) for i in range(0, len(replies), 2)
+        ]
+        self.hot = frozenset(s for s, lag in enumerate(self.lags) if lag > self._max_lag)
+        self.refreshes += 1
+        if self._observe is not None:
+            self._observe(self.lags)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="txflow-lag-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self.refresh()
+                if failing:
+                    log.info("lag monitor: Redis is back")
+                failing = False
+            except UNAVAILABLE as e:
+                if not failing:  # once per outage, not every tick
+                    log.warning("lag monitor: Redis unavailable, keeping the last lags: %s", e)
+                failing = True
+            except Exception:
+                log.exception("lag monitor: refresh failed")
+            await asyncio.sleep(self._interval_s)
+
+
+def _length(reply: object) -> int:
+    return reply if isinstance(reply, int) else 0

@@ -1,0 +1,58 @@
+"""Intake: validated transactions in, stream entries appended, receipts out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from services.ingest import problems
+from services.ingest.appender import Appender
+from services.ingest.backpressure import LagMonitor
+from shared import keys
+from shared.model import TransactionIn
+from shared.sharding import shard_of
+
+Receipt = dict[str, Any]
+"""``{"tx_id", "account_id", "shard", "stream_id"}``: the 202 answer for one transaction."""
+
+
+class Intake:
+    """Routes each transaction to its shard's stream, unless that shard is behind."""
+
+    def __init__(
+        self,
+        shards: int,
+        appender: Appender,
+        monitor: LagMonitor,
+        on_accepted: Callable[[int], None] | None = None,
+    ) -> None:
+        self._shards = shards
+        self._inboxes = [k.inbox for k in keys.shard_keys(shards)]
+        self._appender = appender
+        self._monitor = monitor
+        self._on_accepted = on_accepted
+
+    async def accept(self, txs: Sequence[TransactionIn]) -> list[Receipt]:
+        """Append ``txs`` in order; one receipt each once Redis has answered.
+
+        All or nothing at the door: when any of their shards is over its lag
+        limit, nothing is appended and ``429`` is raised.
+        """
+        shards = [shard_of(tx.account_id, self._shards) for tx in txs]
+        hot = self._monitor.over_limit(shards)
+        if hot:
+            raise problems.throttled(hot)
+        accepted_at = time.time_ns() // 1_000_000
+        inboxes = self._inboxes
+        entries = [
+            (inboxes[shard], tx.to_tx(accepted_at).encode())
+            for tx, shard in zip(txs, shards, strict=True)
+        ]
+        ids = await self._appender.append(entries)
+        if self._on_accepted is not None:
+            self._on_accepted(len(ids))
+        return [
+            {"tx_id": tx.tx_id, "account_id": tx.account_id, "shard": shard, "stream_id": sid}
+            for tx, shard, sid in zip(txs, shards, ids, strict=True)
+        ]

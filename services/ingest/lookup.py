@@ -1,0 +1,51 @@
+"""Reading what the worker wrote: an account's state, a transaction's record, progress."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from shared import keys
+from shared.keys import ShardKeys
+from shared.records import Hash, account_view, tx_view
+from shared.sharding import shard_of
+from shared.store import translated
+
+
+async def account(client: aioredis.Redis, shards: int, account_id: str) -> dict[str, Any] | None:
+    """The account's state, or ``None`` before its first transaction is processed."""
+    shard_keys = ShardKeys(shard_of(account_id, shards))
+    async with translated():
+        fields = await client.hgetall(shard_keys.account(account_id))
+    return account_view(account_id, cast(Hash, fields)) if fields else None
+
+
+async def transaction(
+    client: aioredis.Redis, shards: int, account_id: str, tx_id: str
+) -> dict[str, Any] | None:
+    """The transaction's record, or ``None`` while it is not processed (or unknown)."""
+    shard_keys = ShardKeys(shard_of(account_id, shards))
+    async with translated():
+        fields = await client.hgetall(shard_keys.tx(account_id, tx_id))
+    return tx_view(account_id, tx_id, cast(Hash, fields)) if fields else None
+
+
+async def shards(client: aioredis.Redis, count: int) -> dict[str, Any]:
+    """Each shard's checkpoint (the last committed stream ID) and owner.
+
+    A client that remembers the stream IDs it was given knows its transactions
+    are applied once every shard's checkpoint reached them.
+    """
+    every = keys.shard_keys(count)
+    async with translated(), client.pipeline(transaction=False) as pipe:
+        for k in every:
+            pipe.get(k.ckpt)
+            pipe.get(k.lease)
+        replies = await pipe.execute()
+    return {
+        "shards": [
+            {"shard": k.shard, "ckpt": replies[2 * i], "owner": replies[2 * i + 1]}
+            for i, k in enumerate(every)
+        ]
+    }

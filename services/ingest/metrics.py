@@ -1,0 +1,92 @@
+"""Prometheus metrics of one app, in its own registry (several apps may share a process)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["CONTENT_TYPE", "Metrics", "RequestMetrics"]
+
+_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_ENTRIES = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class Metrics:
+    """Every metric ingest exports; names prefixed ``txflow_``."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "txflow_http_requests",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.accepted = Counter(
+            "txflow_transactions_accepted", "Transactions appended to a shard stream", registry=r
+        )
+        self.invalid = Counter("txflow_invalid_requests", "Requests answered 422", registry=r)
+        self.throttled = Counter(
+            "txflow_throttled_requests", "Requests answered 429 (backpressure)", registry=r
+        )
+        self.pipeline_seconds = Histogram(
+            "txflow_xadd_pipeline_seconds",
+            "Round trip of one XADD pipeline",
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.pipeline_entries = Histogram(
+            "txflow_xadd_pipeline_entries",
+            "Entries per XADD pipeline",
+            buckets=_ENTRIES,
+            registry=r,
+        )
+        self.lag = Gauge("txflow_shard_lag", "Undelivered + pending entries", ["shard"], registry=r)
+
+    def observe_pipeline(self, entries: int, seconds: float) -> None:
+        self.pipeline_entries.observe(entries)
+        self.pipeline_seconds.observe(seconds)
+
+    def observe_lags(self, lags: Sequence[int]) -> None:
+        for shard, lag in enumerate(lags):
+            self.lag.labels(str(shard)).set(lag)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMetrics:
+    """ASGI middleware counting HTTP answers by route template, method and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the server answers when the app raises before responding
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            self.count(scope, status)
+
+    def count(self, scope: Scope, status: int) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", "<unmatched>")
+        self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+        if status == 422:
+            self.metrics.invalid.inc()
+        elif status == 429:
+            self.metrics.throttled.inc()

@@ -1,0 +1,146 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every error the service answers goes through here: our own ``Problem``, FastAPI's
+request validation errors, Starlette's HTTP exceptions (404, 405), and Redis
+being unreachable, which is a ``503`` with ``Retry-After`` and never a ``500``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from shared.errors import StoreUnavailable
+from shared.store import UNAVAILABLE
+
+MEDIA_TYPE = "application/problem+json"
+
+VALIDATION = "urn:txflow:problem:validation"
+BACKPRESSURE = "urn:txflow:problem:backpressure"
+UNAVAILABLE_TYPE = "urn:txflow:problem:unavailable"
+
+log = logging.getLogger("txflow.ingest")
+
+
+class Problem(Exception):
+    """An error answered as problem details; ``extensions`` become extra members."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type: str = "about:blank",
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type = type
+        self.title = title or HTTPStatus(status).phrase
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+    def response(self) -> Response:
+        doc = {"type": self.type, "title": self.title, "status": self.status}
+        doc["detail"] = self.detail
+        doc.update(self.extensions)
+        return Response(orjson.dumps(doc), self.status, self.headers, MEDIA_TYPE)
+
+
+def invalid(detail: str, errors: list[dict[str, Any]], **extensions: Any) -> Problem:
+    """422: input that never becomes a transaction; ``errors`` says what and where."""
+    title = "Invalid request"
+    return Problem(422, detail, type=VALIDATION, title=title, errors=errors, **extensions)
+
+
+def too_large(limit: int) -> Problem:
+    return Problem(413, f"the request body is larger than {limit} bytes")
+
+
+def throttled(shards: Iterable[int]) -> Problem:
+    """429: a shard's backlog is over the limit; the work already accepted is untouched."""
+    hot = sorted(shards)
+    return Problem(
+        429,
+        f"shard(s) {', '.join(map(str, hot))} are behind; retry later",
+        type=BACKPRESSURE,
+        title="Backpressure",
+        headers={"Retry-After": "1"},
+        shards=hot,
+    )
+
+
+def unavailable(detail: str) -> Problem:
+    """503: Redis cannot be reached right now; the client retries with the same ids."""
+    headers = {"Retry-After": "1"}
+    return Problem(503, detail, type=UNAVAILABLE_TYPE, title="Store unavailable", headers=headers)
+
+
+def unauthorized() -> Problem:
+    headers = {"WWW-Authenticate": "Bearer"}
+    return Problem(
+        401, "a valid 'Authorization: Bearer <token>' header is required", headers=headers
+    )
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, detail)
+
+
+def validation_errors(
+    errors: Iterable[Mapping[str, Any]], prefix: Sequence[str | int] = ()
+) -> list[dict[str, Any]]:
+    """Pydantic's error dicts reduced to what is JSON and useful: ``loc``, ``msg``, ``type``."""
+    return [
+        {
+            "loc": [*prefix, *e["loc"]],
+            "msg": e["msg"].removeprefix("Value error, "),
+            "type": e["type"],
+        }
+        for e in errors
+    ]
+
+
+async def _problem(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response()
+
+
+async def _request_validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = validation_errors(exc.errors())
+    return invalid("the request is invalid", errors).response()
+
+
+async def _http(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return Problem(exc.status_code, str(exc.detail), headers=exc.headers).response()
+
+
+async def _store_unavailable(_: Request, exc: Exception) -> Response:
+    log.warning("Redis unavailable: %s", exc)
+    return unavailable("Redis is unavailable; retry with the same ids").response()
+
+
+async def _internal(_: Request, exc: Exception) -> Response:
+    return Problem(500, "an unexpected error occurred").response()
+
+
+def install(app: FastAPI) -> None:
+    """Route every error of ``app`` through problem details."""
+    app.add_exception_handler(Problem, _problem)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(HTTPException, _http)
+    for store_error in (StoreUnavailable, *UNAVAILABLE):
+        app.add_exception_handler(store_error, _store_unavailable)
+    app.add_exception_handler(Exception, _internal)

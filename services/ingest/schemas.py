@@ -1,0 +1,155 @@
+"""The OpenAPI description of bodies the routes read and write by hand.
+
+The POST routes parse their bodies themselves (see ``body.py``), so FastAPI
+cannot infer their request schema; it is declared here from
+``TransactionIn.model_json_schema()``. Responses are rendered with orjson and
+described by the models below, which are documentation only.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.ingest.body import NDJSON
+from services.ingest.problems import MEDIA_TYPE as PROBLEM
+from shared.model import TransactionIn
+
+
+class Receipt(BaseModel):
+    tx_id: str
+    account_id: str
+    shard: int
+    stream_id: str
+
+
+class BatchReceipt(BaseModel):
+    accepted: int
+    results: list[Receipt]
+
+
+class AccountState(BaseModel):
+    account_id: str
+    available: str
+    held: str
+    total: str
+    locked: bool
+
+
+class TxRecord(BaseModel):
+    account_id: str
+    tx_id: str
+    type: str | None
+    amount: str | None
+    ref_tx_id: str | None
+    status: str | None
+    state: str | None
+    reason: str | None
+    stream_id: str | None
+
+
+class ShardProgress(BaseModel):
+    shard: int
+    ckpt: str | None
+    owner: str | None
+
+
+class Shards(BaseModel):
+    shards: list[ShardProgress]
+
+
+class Status(BaseModel):
+    status: str
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its local ``#/$defs/...`` references replaced by their targets."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+# The decimal strings a client should send; the validator also accepts
+# trailing zeros past four places ("1.50000"), so this is documentation only.
+AMOUNT_PATTERN = r"^[0-9]{1,14}(\.[0-9]{1,4})?$"
+
+
+def transaction_schema() -> dict[str, Any]:
+    """``TransactionIn.model_json_schema()``, with the rule tying fields to ``type`` spelt out.
+
+    The model checks that rule in a validator, which JSON Schema cannot see;
+    as two variants (money moves / refers to a deposit) generated clients and
+    schemathesis produce bodies the service accepts.
+    """
+    base = inline_refs(TransactionIn.model_json_schema())
+    props = base["properties"]
+    ids = {"tx_id": props["tx_id"], "account_id": props["account_id"]}
+    amount = {**props["amount"]["anyOf"][0], "pattern": AMOUNT_PATTERN, "examples": ["10.5"]}
+    ref = props["ref_tx_id"]["anyOf"][0]
+
+    def variant(title: str, types: list[str], extra: dict[str, Any]) -> dict[str, Any]:
+        properties = ids | {"type": {"type": "string", "enum": types}} | extra
+        required = [*ids, "type", *extra]
+        return {"title": title, "type": "object", "additionalProperties": False,
+                "properties": properties, "required": required}  # fmt: skip
+
+    return {
+        "title": base["title"],
+        "description": base["description"],
+        "oneOf": [
+            variant("Money movement", ["deposit", "withdrawal"], {"amount": amount}),
+            variant("Claim on a deposit", ["dispute", "resolve", "chargeback"], {"ref_tx_id": ref}),
+        ],
+    }
+
+
+TRANSACTION = transaction_schema()
+
+
+def single_body() -> dict[str, Any]:
+    content = {"application/json": {"schema": TRANSACTION}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def batch_body(max_batch: int) -> dict[str, Any]:
+    array = {"type": "array", "items": TRANSACTION, "maxItems": max_batch}
+    lines = {"type": "string", "description": "one transaction object per line"}
+    content = {"application/json": {"schema": array}, NDJSON: {"schema": lines}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for errors answered as problem details."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }

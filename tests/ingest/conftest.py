@@ -1,0 +1,109 @@
+"""In-process ingest apps against the harness's Redis.
+
+``serve(settings)`` runs the app's lifespan (``httpx.ASGITransport`` does not)
+and yields an ``Api``: an HTTP client on the app, a Redis client on the same
+server, and the app's runtime for white-box assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from services.ingest.app import create_app
+from services.ingest.runtime import Runtime
+from shared.keys import ShardKeys
+from shared.model import Tx
+from shared.settings import Settings
+from shared.sharding import shard_of
+
+T = TypeVar("T")
+
+SHARDS = 4
+
+
+def make_settings(redis_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"REDIS_URL": redis_url, "shards": SHARDS, "api_token": None}
+    return Settings(**(values | overrides))
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    http: httpx.AsyncClient
+    redis: aioredis.Redis
+    settings: Settings
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    async def entries(self, shard: int) -> list[tuple[str, Tx]]:
+        """The stream IDs and decoded transactions of ``shard``'s stream, in order."""
+        raw = await self.redis.xrange(ShardKeys(shard).inbox)
+        return [(entry_id, Tx.decode(fields["d"])) for entry_id, fields in raw]
+
+    async def total_entries(self) -> int:
+        return sum([await self.redis.xlen(ShardKeys(s).inbox) for s in range(SHARDS)])
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[Api]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://ingest") as http,
+            aioredis.Redis.from_url(settings.redis_url, decode_responses=True) as client,
+        ):
+            yield Api(app, http, client, settings)
+
+
+@pytest.fixture
+async def api(redis_url: str) -> AsyncIterator[Api]:
+    async with serve(make_settings(redis_url)) as running:
+        yield running
+
+
+def account_in_shard(shard: int, prefix: str = "acct") -> str:
+    """An account id that lives on ``shard`` (of ``SHARDS``)."""
+    return next(
+        f"{prefix}-{i}" for i in itertools.count() if shard_of(f"{prefix}-{i}", SHARDS) == shard
+    )
+
+
+def deposit(tx_id: str, account_id: str = "alice", amount: str = "10.5") -> dict[str, str]:
+    return {"tx_id": tx_id, "account_id": account_id, "type": "deposit", "amount": amount}
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
+    """Poll ``check`` until it returns something other than ``None``, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """``response`` is RFC 9457 problem details with ``status``; its document."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    doc: dict[str, Any] = response.json()
+    assert doc["status"] == status
+    assert {"type", "title", "detail"} <= doc.keys()
+    return doc

@@ -1,0 +1,118 @@
+"""Backpressure: a shard over its lag limit answers 429 and nothing is appended."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from services.ingest.backpressure import shard_lag
+from shared.keys import GROUP, ShardKeys
+from tests.ingest.conftest import (
+    Api,
+    account_in_shard,
+    assert_problem,
+    deposit,
+    eventually,
+    make_settings,
+    serve,
+)
+
+
+def group(**fields: Any) -> dict[str, Any]:
+    return {"name": GROUP, "consumers": 1, "pending": 0, "lag": 0} | fields
+
+
+@pytest.mark.parametrize(
+    ("groups", "length", "lag"),
+    [
+        ([group(lag=7, pending=3)], 100, 10),
+        ([group(lag=0, pending=0)], 100, 0),
+        ([group(lag=None, pending=2)], 100, 102),  # lag unknown: the stream length stands in
+        ([], 40, 40),  # no group: nothing was ever delivered
+        ([group(name="others", lag=0)], 40, 40),
+        (RuntimeError("no such key"), 0, 0),
+    ],
+)
+def test_shard_lag_is_undelivered_plus_pending(groups: Any, length: int, lag: int) -> None:
+    assert shard_lag(groups, length) == lag
+
+
+MAX_LAG = 5
+
+
+@pytest.fixture
+async def limited(redis_url: str) -> AsyncIterator[Api]:
+    settings = make_settings(redis_url, max_lag=MAX_LAG, lag_refresh_ms=10)
+    async with serve(settings) as api:
+        yield api
+
+
+async def _fill(api: Api, shard: int, count: int) -> None:
+    for i in range(count):
+        await api.redis.xadd(ShardKeys(shard).inbox, {"d": f"backlog-{i}"})
+
+
+async def _over_limit(api: Api, shard: int) -> None:
+    async def seen() -> bool | None:
+        return True if api.runtime.monitor.lags[shard] > MAX_LAG else None
+
+    await eventually(seen)
+
+
+async def test_shard_over_its_lag_limit_answers_429_and_appends_nothing(limited: Api) -> None:
+    await _fill(limited, 1, MAX_LAG + 1)
+    await _over_limit(limited, 1)
+
+    response = await limited.http.post("/v1/transactions", json=deposit("t1", account_in_shard(1)))
+
+    doc = assert_problem(response, 429)
+    assert response.headers["retry-after"] == "1"
+    assert doc["shards"] == [1]
+    assert await limited.redis.xlen(ShardKeys(1).inbox) == MAX_LAG + 1
+
+
+async def test_other_shards_keep_accepting(limited: Api) -> None:
+    await _fill(limited, 1, MAX_LAG + 1)
+    await _over_limit(limited, 1)
+
+    response = await limited.http.post("/v1/transactions", json=deposit("t1", account_in_shard(2)))
+
+    assert response.status_code == 202
+
+
+async def test_batch_touching_a_hot_shard_is_429_as_a_whole(limited: Api) -> None:
+    await _fill(limited, 1, MAX_LAG + 1)
+    await _over_limit(limited, 1)
+    batch = [deposit("t1", account_in_shard(2)), deposit("t2", account_in_shard(1))]
+
+    response = await limited.http.post("/v1/transactions/batch", json=batch)
+
+    assert_problem(response, 429)
+    assert await limited.redis.xlen(ShardKeys(2).inbox) == 0
+
+
+async def test_shard_accepts_again_once_workers_catch_up(limited: Api) -> None:
+    await _fill(limited, 1, MAX_LAG + 1)
+    await _over_limit(limited, 1)
+    inbox = ShardKeys(1).inbox
+    read = await limited.redis.xreadgroup(GROUP, "w1", {inbox: ">"})
+    await limited.redis.xack(inbox, GROUP, *[entry_id for entry_id, _ in read[0][1]])
+
+    async def accepted() -> int | None:
+        body = deposit("t1", account_in_shard(1))
+        response = await limited.http.post("/v1/transactions", json=body)
+        return response.status_code if response.status_code == 202 else None
+
+    assert await eventually(accepted) == 202
+
+
+async def test_pending_entries_count_towards_the_lag(limited: Api) -> None:
+    await _fill(limited, 3, MAX_LAG + 1)
+    inbox = ShardKeys(3).inbox
+    await limited.redis.xreadgroup(GROUP, "w1", {inbox: ">"})  # delivered, never acked
+
+    await _over_limit(limited, 3)
+    response = await limited.http.post("/v1/transactions", json=deposit("t1", account_in_shard(3)))
+    assert_problem(response, 429)

@@ -1,0 +1,106 @@
+"""The real entry point: ``python -m services.ingest`` and its preflight."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from services.cli.redis_process import free_port
+from services.ingest.__main__ import main
+from shared import keys
+from shared.keys import ShardKeys
+from shared.model import Tx
+from shared.sharding import shard_of
+from tests.ingest.conftest import deposit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the service exited during start-up"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"no healthy answer from {base} within {timeout} s")
+
+
+def test_service_process_accepts_a_transaction_and_stops_cleanly(redis_url: str) -> None:
+    port = free_port()
+    env = os.environ | {"REDIS_URL": redis_url, "TXFLOW_SHARDS": "4"}
+    env.pop("TXFLOW_API_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.ingest", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(proc, base)
+        response = httpx.post(f"{base}/v1/transactions", json=deposit("t1", "alice"), timeout=5)
+        assert response.status_code == 202
+        client = redis.Redis.from_url(redis_url)
+        [(entry_id, fields)] = client.xrange(ShardKeys(shard_of("alice", 4)).inbox)
+        client.close()
+        assert entry_id.decode() == response.json()["stream_id"]
+        assert Tx.decode(fields[b"d"]).tx_id == "t1"
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 0, stderr.decode()
+
+
+def test_shard_count_mismatch_is_one_line_and_exit_2(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.hset(keys.META, "shards", 8)
+    client.close()
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("TXFLOW_SHARDS", "4")
+
+    assert main(["--port", "0"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "TXFLOW_SHARDS=8" in err
+    assert "Traceback" not in err
+
+
+def test_unreachable_redis_is_waited_for_then_one_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    caplog.set_level(logging.WARNING, logger="txflow.ingest")
+
+    assert main(["--redis-wait", "0.5"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "unreachable" in err
+    assert any("waiting for Redis at" in r.getMessage() for r in caplog.records)
+    assert "hunter2" not in err + caplog.text  # the password never reaches a log
+
+
+def test_invalid_settings_are_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TXFLOW_SHARDS", "many")
+    assert main([]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

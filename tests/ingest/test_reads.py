@@ -1,0 +1,73 @@
+"""Reading back what the worker wrote (DESIGN §2 hashes, shared/records.py fields)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.keys import ShardKeys
+from shared.sharding import shard_of
+from tests.ingest.conftest import SHARDS, Api, assert_problem
+
+
+async def test_account_is_404_until_the_worker_writes_it(api: Api) -> None:
+    assert_problem(await api.http.get("/v1/accounts/alice"), 404)
+
+    key = ShardKeys(shard_of("alice", SHARDS)).account("alice")
+    await api.redis.hset(key, mapping={"available": 105_000, "held": 20_000, "locked": 1})
+    response = await api.http.get("/v1/accounts/alice")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "account_id": "alice",
+        "available": "10.5000",
+        "held": "2.0000",
+        "total": "12.5000",
+        "locked": True,
+    }
+
+
+async def test_transaction_is_404_until_processed_then_its_record(api: Api) -> None:
+    path = "/v1/accounts/alice/transactions/t1"
+    assert_problem(await api.http.get(path), 404)
+
+    key = ShardKeys(shard_of("alice", SHARDS)).tx("alice", "t1")
+    record = {"type": "withdrawal", "amount": 50_000, "state": "rejected", "outcome": "rejected"}
+    await api.redis.hset(key, mapping=record | {"reason": "insufficient_funds", "entry": "5-0"})
+    response = await api.http.get(path)
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "account_id": "alice",
+        "tx_id": "t1",
+        "type": "withdrawal",
+        "amount": "5.0000",
+        "ref_tx_id": None,
+        "status": "rejected",
+        "state": "rejected",
+        "reason": "insufficient_funds",
+        "stream_id": "5-0",
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/accounts/a:b",
+        "/v1/accounts/a%20b",
+        "/v1/accounts/" + "x" * 65,
+        "/v1/accounts/alice/transactions/t%7B1%7D",
+    ],
+)
+async def test_invalid_id_in_the_path_is_422(api: Api, path: str) -> None:
+    doc = assert_problem(await api.http.get(path), 422)
+    assert doc["errors"][0]["loc"][0] == "path"
+
+
+async def test_unknown_route_is_a_404_problem(api: Api) -> None:
+    assert_problem(await api.http.get("/v2/nothing"), 404)
+
+
+async def test_wrong_method_is_a_405_problem_with_allow(api: Api) -> None:
+    response = await api.http.delete("/v1/transactions")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "POST"

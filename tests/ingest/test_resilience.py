@@ -1,0 +1,85 @@
+"""Redis going away: 503 with Retry-After, never a 500, and recovery without a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from services.cli.redis_process import RedisProcess
+from shared import keys
+from shared.errors import ShardCountMismatch
+from tests.ingest.conftest import Api, assert_problem, deposit, eventually, make_settings, serve
+
+
+async def test_redis_down_is_503_and_ingest_recovers_when_it_returns(
+    redis_factory: Callable[..., RedisProcess],
+) -> None:
+    server = redis_factory("always")  # txflow:meta and the groups survive the restart
+    async with serve(make_settings(server.url, lag_refresh_ms=10)) as api:
+        assert (await api.http.post("/v1/transactions", json=deposit("t1"))).status_code == 202
+
+        server.kill()
+        for request in (
+            api.http.post("/v1/transactions", json=deposit("t2")),
+            api.http.post("/v1/transactions/batch", json=[deposit("t3")]),
+            api.http.get("/v1/accounts/alice"),
+            api.http.get("/readyz"),
+        ):
+            response = await request
+            assert_problem(response, 503)
+            assert response.headers["retry-after"] == "1"
+        refreshes = api.runtime.monitor.refreshes
+
+        server.start()
+
+        async def accepted() -> int | None:
+            response = await api.http.post("/v1/transactions", json=deposit("t4"))
+            return 202 if response.status_code == 202 else None
+
+        await eventually(accepted)
+        assert (await api.http.get("/readyz")).status_code == 200
+
+        async def monitor_refreshed() -> bool | None:  # the lag task survived the outage
+            return True if api.runtime.monitor.refreshes > refreshes else None
+
+        await eventually(monitor_refreshed)
+        assert (await api.total_entries()) >= 2  # t1 and t4 (t2, t3 were refused)
+
+
+async def test_readyz_is_503_when_meta_disagrees_with_the_shard_count(api: Api) -> None:
+    assert (await api.http.get("/readyz")).json() == {"status": "ready"}
+
+    await api.redis.hset(keys.META, "shards", 8)
+    doc = assert_problem(await api.http.get("/readyz"), 503)
+    assert "8 shards" in doc["detail"]
+
+    await api.redis.delete(keys.META)
+    assert "missing" in assert_problem(await api.http.get("/readyz"), 503)["detail"]
+
+
+async def test_healthz_answers_without_redis(redis_url: str) -> None:
+    # No lifespan: the app never connected, yet it is alive.
+    from httpx import ASGITransport, AsyncClient
+
+    from services.ingest.app import create_app
+
+    app = create_app(make_settings("redis://127.0.0.1:1/0"))
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://ingest") as http:
+        response = await http.get("/healthz")
+    assert response.json() == {"status": "ok"}
+
+
+async def test_start_refuses_a_deployment_with_another_shard_count(redis_url: str) -> None:
+    async with serve(make_settings(redis_url)) as api:
+        await api.redis.hset(keys.META, "shards", 8)
+    with pytest.raises(ShardCountMismatch, match="TXFLOW_SHARDS=8"):
+        async with serve(make_settings(redis_url)):
+            pass
+
+
+async def test_start_creates_meta_and_every_group(api: Api) -> None:
+    assert await api.redis.hget(keys.META, "shards") == str(api.settings.shards)
+    for shard_keys in keys.shard_keys(api.settings.shards):
+        groups = await api.redis.xinfo_groups(shard_keys.inbox)
+        assert [g["name"] for g in groups] == [keys.GROUP]
