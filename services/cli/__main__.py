@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import redis
 
-from services.cli import dlq, replay, status, up
+from services.cli import dlq, load, replay, status, up
 from services.cli.poster import ApiError
 from services.cli.redis_process import NoRedisServer
 from shared.errors import TxflowError
@@ -40,6 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--watch", type=float, nargs="?", const=1.0, metavar="S",
                     help="refresh every S seconds (default 1)")  # fmt: skip
 
+    ld = commands.add_parser("load", help="post a generated workload and summarise it")
+    ld.add_argument("--api", default="http://127.0.0.1:8000", help="the ingest to load")
+    ld.add_argument("--accounts", type=int, default=1000)
+    ld.add_argument("--count", type=int, default=20_000, help="transactions to post")
+    ld.add_argument("--rate", type=float, default=0, help="tx/s (default: as fast as possible)")
+    ld.add_argument("--batch", type=int, default=200, help="transactions per POST")
+    ld.add_argument("--seed", type=int, default=int(time.time()), help="workload seed")
+    ld.add_argument("--json", action="store_true", help="machine-readable summary")
+
     dq = commands.add_parser("dlq", help="dead letters: list, show, replay")
     dq_commands = dq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     dq_commands.add_parser("list", help="every dead letter with its reason")
@@ -62,6 +72,13 @@ def run(args: argparse.Namespace) -> int:
             replay.replay_memory(args.file, sys.stdout)
         else:
             replay.replay_services(args.file, sys.stdout, args.api, args.workers)
+        return 0
+    if args.command == "load":
+        client = redis_client() if "REDIS_URL" in os.environ else None
+        summary = load.load(
+            args.api, args.accounts, args.count, args.rate, args.batch, args.seed, client
+        )
+        print(status.as_json(summary) if args.json else load.render(summary))
         return 0
     client = redis_client()
     if args.command == "status":

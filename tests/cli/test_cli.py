@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from services.cli.redis_process import RedisProcess, free_port
+from services.cli.stack import LocalStack
 from tests.stack import wait_for
 from tests.worker.support import init
 
@@ -123,3 +124,21 @@ def test_status_lists_every_shard_and_json_is_machine_readable(redis_url: str) -
     assert all(r["owner"] is None and r["dlq"] == 0 for r in snap["shards"])
     table = txflow("status", env={"REDIS_URL": redis_url})
     assert table.returncode == 0 and "shards" in table.stdout
+
+
+def test_load_posts_a_workload_and_reports_what_was_applied(tmp_path: Path) -> None:
+    server = RedisProcess(tmp_path / "redis").start()
+    stack = LocalStack(workers=2, port=free_port(), redis_url=server.url, data_dir=tmp_path)
+    try:
+        with stack:
+            done = txflow("load", "--api", stack.api, "--count", "3000", "--accounts", "50",
+                          "--seed", "7", "--json", env={"REDIS_URL": server.url})  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            summary = json.loads(done.stdout)
+            assert summary["transactions"] == 3000
+            assert sum(summary["outcomes"].values()) == 3000
+            assert summary["outcomes"]["applied"] > 1000
+            assert any(name.startswith("rejected: ") for name in summary["outcomes"])
+            assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
+    finally:
+        server.stop()
