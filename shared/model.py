@@ -8,9 +8,8 @@ with ``encode()`` / ``decode()``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, NamedTuple, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -34,6 +33,9 @@ class TxType(StrEnum):
     def moves_money(self) -> bool:
         """Deposits and withdrawals carry an amount; the others carry a ref."""
         return self is TxType.DEPOSIT or self is TxType.WITHDRAWAL
+
+
+_TYPES = {t.value: t for t in TxType}
 
 
 class Outcome(StrEnum):
@@ -119,8 +121,7 @@ class TransactionIn(BaseModel):
         return Tx(self.account_id, self.tx_id, self.type, self._units, self.ref_tx_id, accepted_at)
 
 
-@dataclass(frozen=True, slots=True)
-class Tx:
+class Tx(NamedTuple):
     """A validated transaction; ``amount`` in units of 10⁻⁴.
 
     ``accepted_at`` is the ingest server's clock in ms when it was accepted
@@ -162,7 +163,7 @@ class Tx:
             amount = doc.get("m")
             if amount is not None and (type(amount) is not int or not 0 < amount <= MAX_UNITS):
                 raise InvalidInput(f"amount {amount!r} is not a positive integer of units")
-            kind = TxType(doc["y"])
+            kind = _TYPES[doc["y"]]
             ref = doc.get("r")
             check_shape(kind, None if amount is None else "1", ref)
             accepted_at = doc.get("at", 0)

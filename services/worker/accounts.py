@@ -6,14 +6,13 @@ Nothing here decides whether a transaction is allowed — that is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from shared.model import Outcome, Reason, Tx, TxType
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
     """Balances in units of 10⁻⁴. ``available`` may go negative after a dispute."""
 
     available: int = 0
@@ -36,8 +35,7 @@ class TxState(StrEnum):
     DEAD = "dead"
 
 
-@dataclass(frozen=True, slots=True)
-class TxRecord:
+class TxRecord(NamedTuple):
     """What is remembered of a transaction under ``(account_id, tx_id)``."""
 
     type: TxType

@@ -7,7 +7,7 @@ carries the changes to install in the cache once the commit succeeded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -20,8 +20,7 @@ from shared.keys import ShardKeys
 from shared.model import Outcome, Tx
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """A stream entry as read: its id and its ``d`` field (``None`` if absent)."""
 
     id: str
@@ -43,12 +42,15 @@ class Plan:
     dead: list[bytes] = field(default_factory=list)
     accounts: dict[str, Account] = field(default_factory=dict)
     records: dict[tuple[str, str], TxRecord] = field(default_factory=dict)
+    last_tx: dict[str, str] = field(default_factory=dict)
     outcomes: dict[Outcome, int] = field(default_factory=dict)
 
-    def write(self, key: str, fields: list[str]) -> None:
-        target = self.hashes.setdefault(key, {})
-        for i in range(0, len(fields), 2):
-            target[fields[i]] = fields[i + 1]
+    def write(self, key: str, fields: dict[str, str]) -> None:
+        target = self.hashes.get(key)
+        if target is None:
+            self.hashes[key] = fields
+        else:
+            target.update(fields)
 
     def count(self, outcome: Outcome) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -90,17 +92,25 @@ class Planner:
         self.cache = cache
         self.plan = Plan()
 
+    def finish(self) -> Plan:
+        """The plan, with each touched account's final state written once."""
+        plan = self.plan
+        for account_id, last_tx in plan.last_tx.items():
+            fields = hashes.account_fields(plan.accounts[account_id], last_tx)
+            plan.hashes[self.keys.account(account_id)] = fields
+        return plan
+
     def account(self, account_id: str) -> Account | None:
         if account_id in self.plan.accounts:
             return self.plan.accounts[account_id]
-        cached = self.cache.get(account_id)
+        cached = self.cache.peek(account_id)
         return None if cached is None else cached.account
 
     def record(self, account_id: str, tx_id: str) -> TxRecord | None:
         record = self.plan.records.get((account_id, tx_id))
         if record is not None:
             return record
-        cached = self.cache.get(account_id)
+        cached = self.cache.peek(account_id)
         return None if cached is None else cached.records.get(tx_id)
 
     def add(self, entry: Entry, tx: Tx) -> Outcome:
@@ -110,14 +120,14 @@ class Planner:
         plan, keys = self.plan, self.keys
         plan.ids.append(entry.id)
         plan.accounts[tx.account_id] = d.account
-        plan.write(keys.account(tx.account_id), hashes.account_fields(d.account, tx.tx_id))
+        plan.last_tx[tx.account_id] = tx.tx_id
         if d.record is not None:
             plan.records[(tx.account_id, tx.tx_id)] = d.record
             plan.write(keys.tx(tx.account_id, tx.tx_id), hashes.record_fields(d.record, entry.id))
         if d.ref is not None:
             assert tx.ref_tx_id is not None
             plan.records[(tx.account_id, tx.ref_tx_id)] = d.ref
-            plan.write(keys.tx(tx.account_id, tx.ref_tx_id), ["state", d.ref.state.value])
+            plan.write(keys.tx(tx.account_id, tx.ref_tx_id), {"state": d.ref.state})
         plan.outs.append(outcome_payload(entry.id, tx, d.outcome, d.reason))
         plan.count(d.outcome)
         return d.outcome
@@ -165,7 +175,7 @@ def missing_records(txs: list[Tx | InvalidInput], cache: AccountCache) -> list[t
     for tx in txs:
         if not isinstance(tx, Tx):
             continue
-        cached = cache.get(tx.account_id)
+        cached = cache.peek(tx.account_id)
         if cached is None or cached.complete:
             continue
         for tx_id in (tx.tx_id, tx.ref_tx_id):

@@ -44,6 +44,10 @@ class AccountCache:
             self._accounts.move_to_end(account_id)
         return cached
 
+    def peek(self, account_id: str) -> CachedAccount | None:
+        """Like ``get`` without counting as a use (for lookups inside a batch)."""
+        return self._accounts.get(account_id)
+
     def put(self, account_id: str, cached: CachedAccount) -> None:
         cached.used = self._clock()
         self._accounts[account_id] = cached

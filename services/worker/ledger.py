@@ -8,15 +8,14 @@ sequential model the tests compare the distributed system with).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.worker import accounts, validation
 from services.worker.accounts import Account, TxRecord
 from shared.model import Outcome, Reason, Tx
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome of one transaction and the state it leaves.
 
     ``record`` is the transaction's own record to store (``None`` for a

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from services.worker import batch
@@ -200,7 +201,7 @@ class ShardRunner:
                     planner.add(entry, tx)
                 except Exception as e:  # a bug or a poison entry: never a half-made plan
                     return index, e
-        return planner.plan
+        return planner.finish()
 
     async def load(self, txs: list[Tx | InvalidInput]) -> None:
         """Fill the cache with what this batch needs from Redis: at most two round trips."""
@@ -262,10 +263,6 @@ class ShardRunner:
         last = plan.ids[-1]
         args: list[Any] = [self.worker_id, self.lease.token, GROUP, plan.ids[0], last]
         args += [self.settings.out_maxlen, trim_floor(last, self.settings.in_retention_ms)]
-        args += [len(plan.ids), *plan.ids, len(plan.hashes)]
-        for fields in plan.hashes.values():
-            args.append(2 * len(fields))
-            for name, value in fields.items():
-                args += (name, value)
-        args += [len(plan.outs), *plan.outs, len(plan.dead), *plan.dead]
+        args += [",".join(plan.ids), orjson.dumps(list(plan.hashes.values()))]
+        args += [b"\n".join(plan.outs), b"\n".join(plan.dead)]
         return keys, args

@@ -150,3 +150,35 @@ async def test_a_cold_cache_finds_the_deposit_a_dispute_refers_to(
     k = ShardKeys(shard_of("a", SHARDS))
     assert client.hget(k.tx("a", "1"), "state") == b"charged_back"
     assert client.hget(k.tx("a", "1"), "amount") == b"100"
+
+
+async def test_a_replayed_dead_letter_is_applied_once(
+    client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.cli import dlq
+
+    real_check = validation.check
+
+    def poisoned(account: Account, tx: Tx, ref: object) -> object:
+        if tx.tx_id == "later":
+            raise RuntimeError("a bug, fixed below")
+        return real_check(account, tx, ref)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validation, "check", poisoned)
+    append(client, [deposit("a", "1", 10), deposit("a", "later", 5)])
+    await drain(redis_url, max_deliveries=1)
+    assert account(client, "a") == Account(10, 0, False)
+    monkeypatch.setattr(validation, "check", real_check)  # the fix is deployed
+
+    text = redis.Redis.from_url(redis_url, decode_responses=True)
+    (letter,) = dlq.letters(text)
+    dlq.replay(text, letter["id"])
+    await drain(redis_url)
+    assert account(client, "a") == Account(15, 0, False)
+    assert dlq.letters(text) == []
+    # the same entry appended again can never apply twice
+    append(client, [deposit("a", "later", 5)])
+    await drain(redis_url)
+    assert account(client, "a") == Account(15, 0, False)
+    assert [o["o"] for o in outcomes(client)][-2:] == ["applied", "duplicate"]
+    text.close()

@@ -8,11 +8,11 @@
 -- ARGV[1] worker id (the lease value)      ARGV[2] epoch token
 -- ARGV[3] consumer group                   ARGV[4] first entry id of the batch
 -- ARGV[5] last entry id (the new ckpt)     ARGV[6] :out approximate max length
--- ARGV[7] XTRIM MINID for :in ('' = none)  ARGV[8] number of ids to ack: n
--- ARGV[9 .. 8+n] ids to ack
--- then: h = number of hashes; for each, f = number of field/value args, then them
--- then: o = number of :out payloads, then them
--- then: d = number of :dlq payloads, then them
+-- ARGV[7] XTRIM MINID for :in ('' = none)  ARGV[8] ids to ack, joined by ','
+-- ARGV[9] JSON array of objects: the fields of KEYS[6 + i], in order
+-- ARGV[10] :out payloads joined by '\n'    ARGV[11] :dlq payloads joined by '\n'
+-- (Few large arguments instead of ~25 per transaction: packing them costs the
+-- client far more than decoding them costs Redis.)
 --
 -- Reply: {'ok'} | {'fenced'} | {'gap', <id of the entry that must come next, or ''>}
 
@@ -27,33 +27,28 @@ if next_entry == nil or next_entry[1] ~= ARGV[4] then
   return {'gap', next_entry and next_entry[1] or ''}
 end
 
-local i = 8
-local n = tonumber(ARGV[i])
 local ids = {}
-for k = 1, n do ids[k] = ARGV[i + k] end
-i = i + n + 1
+for id in string.gmatch(ARGV[8], '[^,]+') do ids[#ids + 1] = id end
 
-local hashes = tonumber(ARGV[i])
-for h = 1, hashes do
-  local f = tonumber(ARGV[i + 1])
-  redis.call('HSET', KEYS[6 + h], unpack(ARGV, i + 2, i + 1 + f))
-  i = i + 1 + f
+for h, fields in ipairs(cjson.decode(ARGV[9])) do
+  local args = {}
+  for name, value in pairs(fields) do
+    args[#args + 1] = name
+    args[#args + 1] = value
+  end
+  redis.call('HSET', KEYS[6 + h], unpack(args))
 end
-i = i + 1
 
-local outs = tonumber(ARGV[i])
-for k = 1, outs do
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'd', ARGV[i + k])
+for payload in string.gmatch(ARGV[10], '[^\n]+') do
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'd', payload)
 end
-i = i + outs + 1
-
-local dead = tonumber(ARGV[i])
-for k = 1, dead do
-  redis.call('XADD', KEYS[6], '*', 'd', ARGV[i + k])
+for payload in string.gmatch(ARGV[11], '[^\n]+') do
+  redis.call('XADD', KEYS[6], '*', 'd', payload)
 end
 
 redis.call('SET', KEYS[3], ARGV[5])
 -- unpack is bounded by Lua's C stack: ack in slices
+local n = #ids
 for k = 1, n, 1000 do
   redis.call('XACK', KEYS[4], ARGV[3], unpack(ids, k, math.min(k + 999, n)))
 end
