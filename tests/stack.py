@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -16,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import redis
 
 from services.cli.redis_process import free_port
-from services.worker.accounts import Account
-from services.worker.ledger import MemoryLedger
 from shared import keys
-from shared.model import Outcome, Tx, TxType
-from shared.sharding import shard_of
+from shared.model import Tx, TxType
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
@@ -61,10 +56,11 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def spawn(self, name: str, *argv: str) -> subprocess.Popen[bytes]:
+    def spawn(self, name: str, *argv: str, redis_url: str | None = None) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
+        env = self.env() if redis_url is None else {**self.env(), "REDIS_URL": redis_url}
         with (self.logs / f"{name}.log").open("ab") as log:  # the child keeps its own fd
-            proc = subprocess.Popen([sys.executable, *argv], env=self.env(), stdout=log, stderr=log)
+            proc = subprocess.Popen([sys.executable, *argv], env=env, stdout=log, stderr=log)
         self.procs[name] = proc
         return proc
 
@@ -81,11 +77,17 @@ class Stack:
         except httpx.HTTPError:
             return False
 
-    def start_worker(self, worker_id: str) -> subprocess.Popen[bytes]:
-        return self.spawn(worker_id, "-m", "services.worker", "--id", worker_id)
+    def start_worker(self, worker_id: str, redis_url: str | None = None) -> subprocess.Popen[bytes]:
+        """A worker; ``redis_url`` lets it reach Redis another way (through a proxy)."""
+        return self.spawn(
+            worker_id, "-m", "services.worker", "--id", worker_id, redis_url=redis_url
+        )
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         self.procs[name].send_signal(sig)
+
+    def owned_by(self, worker: str) -> set[int]:
+        return {s for s, owner in self.owners().items() if owner == worker}
 
     def owners(self) -> dict[int, str | None]:
         client = redis.Redis.from_url(self.redis_url, decode_responses=True)
@@ -128,112 +130,3 @@ def workload(accounts: int, per_account: int, seed: int = 1) -> list[Tx]:
             kind = rng.choice([TxType.DISPUTE, TxType.RESOLVE, TxType.CHARGEBACK])
             txs.append(Tx(account, tx_id, kind, None, rng.choice(deposits[account])))
     return txs
-
-
-class Loader(threading.Thread):
-    """Posts a workload in the background and stops halfway until ``resume()``.
-
-    The pause makes "a fault under load" deterministic: the test injects its
-    fault while half the workload is in the streams and the rest still to come.
-    """
-
-    def __init__(self, api: str, txs: list[Tx], chunk: int = 50) -> None:
-        super().__init__(daemon=True)
-        self.api, self.txs, self.chunk = api, txs, chunk
-        self.halfway = threading.Event()
-        self._resume = threading.Event()
-        self.retries = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        half = len(self.txs) // 2
-        try:
-            self.retries += post_all(self.api, self.txs[:half], self.chunk)
-            self.halfway.set()
-            self._resume.wait(120)
-            self.retries += post_all(self.api, self.txs[half:], self.chunk)
-        except BaseException as e:  # surfaced by finish()
-            self.error = e
-            self.halfway.set()
-
-    def resume(self) -> None:
-        self._resume.set()
-
-    def finish(self, timeout: float = 120) -> None:
-        self.resume()
-        self.join(timeout)
-        assert not self.is_alive(), "the loader did not finish"
-        if self.error is not None:
-            raise self.error
-
-
-def post_all(api: str, txs: list[Tx], chunk: int = 100, deadline_s: float = 120) -> int:
-    """Post in order through the batch endpoint, retrying 429/503/lost connections
-    with the same ids (safe: the worker dedups); returns the number of retries."""
-    retries = 0
-    end = time.monotonic() + deadline_s
-    with httpx.Client(base_url=api, timeout=10) as http:
-        for i in range(0, len(txs), chunk):
-            body = orjson.dumps([t.to_wire() for t in txs[i : i + chunk]])
-            while True:
-                assert time.monotonic() < end, "posting did not finish"
-                try:
-                    r = http.post("/v1/transactions/batch", content=body,
-                                  headers={"content-type": "application/json"})  # fmt: skip
-                    if r.status_code == 202:
-                        break
-                    assert r.status_code in (429, 503), r.text
-                except httpx.TransportError:
-                    pass
-                retries += 1
-                time.sleep(0.05)
-    return retries
-
-
-def outcomes_by_account(client: redis.Redis, shards: int) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for k in keys.shard_keys(shards):
-        for _, fields in client.xrange(k.outbox):
-            doc = orjson.loads(fields[b"d"])
-            found[doc["a"]].append(doc)
-    return found
-
-
-def drained(client: redis.Redis, shards: int, txs: list[Tx]) -> bool:
-    decided = sum(
-        1
-        for docs in outcomes_by_account(client, shards).values()
-        for d in docs
-        if d["o"] != Outcome.DUPLICATE
-    )
-    return decided >= len(txs)
-
-
-def verify(client: redis.Redis, shards: int, txs: list[Tx], *, retried: bool = False) -> None:
-    """Nothing lost, nothing applied twice, each account in order, states = model.
-
-    A ``duplicate`` outcome may only come from a client retry: without retries,
-    one would mean an entry was processed twice.
-    """
-    by_account = outcomes_by_account(client, shards)
-    if not retried:
-        doubled = [d for docs in by_account.values() for d in docs if d["o"] == Outcome.DUPLICATE]
-        assert not doubled, f"entries processed twice: {doubled[:5]}"
-    model = MemoryLedger()
-    expected: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for tx in txs:
-        expected[tx.account_id].append((tx.tx_id, model.process(tx).outcome.value))
-    for account, want in expected.items():
-        got = [(d["t"], d["o"]) for d in by_account[account] if d["o"] != Outcome.DUPLICATE]
-        assert got == want, f"{account}: outcomes differ from the sequential model"
-    assert not any(client.xlen(k.dlq) for k in keys.shard_keys(shards)), "unexpected dead letters"
-    for account, state in model:
-        h = client.hgetall(keys.ShardKeys(shard_of(account, shards)).account(account))
-        got_state = Account(int(h[b"available"]), int(h[b"held"]), h[b"locked"] == b"1")
-        assert got_state == state, f"{account}: state differs"
-
-
-def all_pending(client: redis.Redis, shards: int) -> int:
-    return sum(
-        int(client.xpending(k.inbox, keys.GROUP)["pending"]) for k in keys.shard_keys(shards)
-    )

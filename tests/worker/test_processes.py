@@ -17,7 +17,8 @@ import redis
 
 from services.cli.redis_process import RedisProcess
 from shared.model import Tx
-from tests.stack import Loader, Stack, all_pending, drained, post_all, verify, wait_for, workload
+from tests.faults.checker import Loader, all_pending, decided, post_all, verify
+from tests.stack import Stack, wait_for, workload
 
 pytestmark = pytest.mark.slow
 TTL_S = 1.5
@@ -55,9 +56,9 @@ def test_three_workers_apply_each_accounts_transactions_in_order(
     for n in range(3):
         stack.start_worker(f"w{n}")
     txs = workload(accounts=60, per_account=40)
-    retries = post_all(api, txs)
-    wait_for(lambda: drained(client, stack.shards, txs), 60, "every transaction decided")
-    verify(client, stack.shards, txs, retried=retries > 0)
+    history = post_all(api, txs)
+    wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
+    verify(client, stack.shards, history)
     owners = wait_for(lambda: set(stack.owners().values()) == {"w0", "w1", "w2"} and stack.owners(),
                       10, "all three workers owning shards")  # fmt: skip
     assert sorted(list(owners.values()).count(w) for w in ("w0", "w1", "w2")) == [2, 3, 3]
@@ -76,9 +77,9 @@ def test_a_killed_workers_shards_move_and_nothing_is_lost_or_doubled(
     stack.signal("a", signal.SIGKILL)
     wait_for(lambda: owned_by(stack, "b") == set(range(stack.shards)), 4 * TTL_S + 5,
              "b owning every shard")  # fmt: skip
-    loader.finish()
-    wait_for(lambda: drained(client, stack.shards, txs), 60, "every transaction decided")
-    verify(client, stack.shards, txs, retried=True)
+    history = loader.finish()
+    wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
+    verify(client, stack.shards, history)
     assert all_pending(client, stack.shards) == 0
 
 
@@ -94,9 +95,9 @@ def test_a_paused_worker_is_fenced_after_takeover_and_gives_up(
     stack.start_worker("heir")
     wait_for(lambda: len(owned_by(stack, "heir")) == stack.shards, 4 * TTL_S + 10, "takeover")
     stack.signal("zombie", signal.SIGCONT)
-    loader.finish()
-    wait_for(lambda: drained(client, stack.shards, txs), 60, "every transaction decided")
-    verify(client, stack.shards, txs, retried=True)
+    history = loader.finish()
+    wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
+    verify(client, stack.shards, history)
     # the zombie noticed: it stopped touching the shards it had lost
     wait_for(lambda: "lost shard" in stack.log("zombie") or "fenced" in stack.log("zombie"),
              10, "the zombie to notice")  # fmt: skip
@@ -118,9 +119,9 @@ def test_scaling_one_to_four_to_one_converges_and_loses_nothing(
     for n in (1, 2, 3):
         stack.signal(f"w{n}", signal.SIGTERM)
     wait_for(lambda: len(owned_by(stack, "w0")) == stack.shards, 20, "w0 owning all again")
-    loader.finish()
-    wait_for(lambda: drained(client, stack.shards, txs), 60, "every transaction decided")
-    verify(client, stack.shards, txs, retried=True)
+    history = loader.finish()
+    wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
+    verify(client, stack.shards, history)
     assert all(stack.procs[f"w{n}"].wait(10) == 0 for n in (1, 2, 3))
 
 
@@ -137,9 +138,9 @@ def test_sigterm_commits_and_releases_leases_at_once(stack: Stack, client: redis
     assert all_pending(client, stack.shards) == 0
     assert client.zscore("txflow:workers", "leaving") is None
     stack.start_worker("next")
-    loader.finish()
-    wait_for(lambda: drained(client, stack.shards, txs), 60, "every transaction decided")
-    verify(client, stack.shards, txs, retried=True)
+    history = loader.finish()
+    wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
+    verify(client, stack.shards, history)
 
 
 def test_workers_survive_a_redis_crash_with_aof_always(
@@ -158,10 +159,10 @@ def test_workers_survive_a_redis_crash_with_aof_always(
         loader.resume()  # posts meet a dead Redis: 503s, retried with the same ids
         server.kill()
         server.start()
-        loader.finish()
+        history = loader.finish()
         client = redis.Redis.from_url(server.url)
-        wait_for(lambda: drained(client, stack.shards, txs), 60, "every transaction decided")
-        verify(client, stack.shards, txs, retried=True)
+        wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "all decided")
+        verify(client, stack.shards, history)
         client.close()
     finally:
         stack.stop_all()

@@ -11,6 +11,8 @@
 -- ARGV[7] XTRIM MINID for :in ('' = none)  ARGV[8] ids to ack, joined by ','
 -- ARGV[9] JSON array of objects: the fields of KEYS[6 + i], in order
 -- ARGV[10] :out payloads joined by '\n'    ARGV[11] :dlq payloads joined by '\n'
+-- Each :out entry also records the epoch that committed it ('ep'), so a
+-- checker can prove no fenced-out owner ever committed after its successor.
 -- (Few large arguments instead of ~25 per transaction: packing them costs the
 -- client far more than decoding them costs Redis.)
 --
@@ -40,7 +42,7 @@ for h, fields in ipairs(cjson.decode(ARGV[9])) do
 end
 
 for payload in string.gmatch(ARGV[10], '[^\n]+') do
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'd', payload)
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'd', payload, 'ep', ARGV[2])
 end
 for payload in string.gmatch(ARGV[11], '[^\n]+') do
   redis.call('XADD', KEYS[6], '*', 'd', payload)
