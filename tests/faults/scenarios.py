@@ -50,6 +50,17 @@ class Faults:
 
         wait_for(all_owned, TAKEOVER_S, "every shard owned by a live worker")
 
+    def wait_converged(self) -> None:
+        """Every shard owned by a live worker, none above its share ceil(N / live)."""
+        share = -(-self.stack.shards // len(self.workers))
+
+        def converged() -> bool:
+            owners = list(self.stack.owners().values())
+            live = set(self.workers)
+            return all(o in live for o in owners) and all(owners.count(w) <= share for w in live)
+
+        wait_for(converged, TAKEOVER_S, f"shares of at most {share} shards")
+
     def kill_worker(self, rng: random.Random) -> None:
         """kill -9 a worker that owns shards, start a replacement, wait for takeover."""
         victim = rng.choice(self.workers)
@@ -100,8 +111,8 @@ class Faults:
     def scale(self, rng: random.Random) -> None:
         """Up by three workers, then back down with SIGTERM."""
         added = [self.start_worker() for _ in range(3)]
-        for name in added:
-            self.wait_owning(name)
+        self.wait_converged()
+        assert any(self.stack.owned_by(name) for name in added)
         for name in added:
             self.stack.signal(name, signal.SIGTERM)
             assert self.stack.procs[name].wait(30) == 0
