@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,9 @@ import httpx
 import redis
 
 from services.cli.redis_process import free_port
+from services.cli.workload import generate
 from shared import keys
-from shared.model import Tx, TxType
+from shared.model import Tx
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
@@ -108,25 +108,6 @@ class Stack:
 
 
 def workload(accounts: int, per_account: int, seed: int = 1) -> list[Tx]:
-    """Interleaved transactions; each account's tx ids are its sequence ``000001``..."""
-    rng = random.Random(seed)
-    queues = {f"acct-{a}": 0 for a in range(accounts)}
-    deposits: dict[str, list[str]] = defaultdict(list)
-    txs: list[Tx] = []
-    while queues:
-        account = rng.choice(list(queues))
-        queues[account] += 1
-        seq = queues[account]
-        if seq >= per_account:
-            del queues[account]
-        tx_id = f"{seq:06d}"
-        roll = rng.random()
-        if roll < 0.55 or not deposits[account]:
-            txs.append(Tx(account, tx_id, TxType.DEPOSIT, rng.randrange(1, 10**6)))
-            deposits[account].append(tx_id)
-        elif roll < 0.85:
-            txs.append(Tx(account, tx_id, TxType.WITHDRAWAL, rng.randrange(1, 10**6)))
-        else:
-            kind = rng.choice([TxType.DISPUTE, TxType.RESOLVE, TxType.CHARGEBACK])
-            txs.append(Tx(account, tx_id, kind, None, rng.choice(deposits[account])))
-    return txs
+    """``accounts * per_account`` interleaved transactions (``services.cli.workload``);
+    each account's tx ids are its sequence ``000001``..."""
+    return list(itertools.islice(generate(accounts, seed), accounts * per_account))
