@@ -43,7 +43,6 @@ class Plan:
     accounts: dict[str, Account] = field(default_factory=dict)
     records: dict[tuple[str, str], TxRecord] = field(default_factory=dict)
     last_tx: dict[str, str] = field(default_factory=dict)
-    outcomes: dict[Outcome, int] = field(default_factory=dict)
 
     def write(self, key: str, fields: dict[str, str]) -> None:
         target = self.hashes.get(key)
@@ -51,9 +50,6 @@ class Plan:
             self.hashes[key] = fields
         else:
             target.update(fields)
-
-    def count(self, outcome: Outcome) -> None:
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
     def install(self, cache: AccountCache) -> None:
         """Make the committed changes visible in the cache."""
@@ -152,7 +148,6 @@ class Planner:
             plan.records[(tx.account_id, tx.ref_tx_id)] = d.ref
             plan.write(keys.tx(tx.account_id, tx.ref_tx_id), {"state": d.ref.state})
         plan.outs.append(outcome_payload(entry.id, tx, d.outcome, d.reason))
-        plan.count(d.outcome)
         return d.outcome
 
     def add_dead(self, entry: Entry, tx: Tx | None, reason: str) -> None:
@@ -164,7 +159,6 @@ class Planner:
         plan = self.plan
         plan.ids.append(entry.id)
         plan.dead.append(orjson.dumps({"e": entry.id, "d": entry.data, "reason": reason}))
-        plan.count(Outcome.DEAD)
         if tx is None:
             return
         own = self.record(tx.account_id, tx.tx_id)
@@ -177,10 +171,11 @@ class Planner:
 
 
 def outcome_payload(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> bytes:
-    doc: dict[str, Any] = {"e": entry_id, "a": tx.account_id, "t": tx.tx_id, "y": tx.type.value}
-    doc["o"] = outcome.value
+    # StrEnum members are strs: orjson writes them as their values.
+    doc: dict[str, Any] = {"e": entry_id, "a": tx.account_id, "t": tx.tx_id, "y": tx.type}
+    doc["o"] = outcome
     if reason is not None:
-        doc["r"] = str(reason)
+        doc["r"] = reason
     doc["at"] = tx.accepted_at
     return orjson.dumps(doc)
 

@@ -158,7 +158,7 @@ class Worker:
         with suppress(*UNAVAILABLE):
             await self.scripts.release(keys=[k.lease], args=[self.id])
             await self.leave_group(k)
-        log.info("worker %s released shard %d", self.id, shard)
+        log.info("worker %s released shard %d (%d entries)", self.id, shard, runner.processed)
 
     async def leave_group(self, k: ShardKeys) -> None:
         # Only a consumer with nothing pending may be deleted: its entries would vanish.
