@@ -2,8 +2,9 @@
 
 Valid because the owner is the only writer of its shard; dropped whole when
 the shard is lost or a commit's result is unknown. Accounts idle for longer
-than ``idle_s`` are evicted ("passivation"): Redis holds the state, so
-eviction costs a reload, never a transaction.
+than ``idle_s``, and the least recently used beyond ``max_accounts``, are
+evicted ("passivation"): Redis holds the state, so eviction costs a reload,
+never a transaction.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ class CachedAccount:
 
 
 class AccountCache:
-    def __init__(self, idle_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        idle_s: float,
+        max_accounts: int = 1_000_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._idle_s = idle_s
+        self._max = max_accounts
         self._clock = clock
         self._accounts: OrderedDict[str, CachedAccount] = OrderedDict()
 
@@ -60,12 +67,13 @@ class AccountCache:
         return len(self._accounts)
 
     def evict_idle(self) -> int:
-        """Drop accounts unused for ``idle_s``; least recently used are first."""
+        """Drop accounts unused for ``idle_s``, and the least recently used ones
+        beyond ``max_accounts``: memory stays bounded however many accounts pass."""
         horizon = self._clock() - self._idle_s
         evicted = 0
         while self._accounts:
             account_id, oldest = next(iter(self._accounts.items()))
-            if oldest.used > horizon:
+            if oldest.used > horizon and len(self._accounts) <= self._max:
                 break
             del self._accounts[account_id]
             evicted += 1

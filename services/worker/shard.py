@@ -74,7 +74,9 @@ class ShardRunner:
         self.shard = lease.shard
         self.keys = ShardKeys(lease.shard)
         self.burst = burst
-        self.cache = AccountCache(settings.cache_idle_s)
+        # The budget is for a worker owning every shard; each shard has its part.
+        per_shard = max(100, settings.cache_max_accounts // settings.shards)
+        self.cache = AccountCache(settings.cache_idle_s, per_shard)
         # XREADGROUP replies are read raw by batch.entries_of_read (the hot path).
         client.set_response_callback("XREADGROUP", _raw)
         self.ckpt: str | None = None

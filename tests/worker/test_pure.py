@@ -61,6 +61,16 @@ def test_cache_evicts_only_accounts_idle_past_the_limit() -> None:
     assert cache.evict_idle() == 0
 
 
+def test_cache_keeps_at_most_max_accounts_dropping_the_least_recently_used() -> None:
+    cache = AccountCache(idle_s=3600, max_accounts=2, clock=lambda: 0.0)
+    for name in ("a", "b", "c"):
+        cache.put(name, CachedAccount(Account(), complete=True))
+    cache.get("a")
+    cache.put("d", CachedAccount(Account(), complete=True))
+    assert cache.evict_idle() == 2
+    assert "a" in cache and "d" in cache and len(cache) == 2
+
+
 def test_stream_ids_compare_numerically_and_trim_keeps_retention() -> None:
     assert id_key("1700000000000-10") > id_key("1700000000000-9")
     assert trim_floor("1700000000000-3", 0) == "1700000000000-3"
