@@ -264,6 +264,7 @@ class ShardRunner:
             raise Gap(f"batch starts at {plan.ids[0]} but {reply[1] or 'nothing'} follows ckpt")
         self.ckpt = plan.ids[-1]
         plan.install(self.cache)
+        self.cache.evict_idle()
         self.processed += len(plan.ids)
 
     def commit_args(self, plan: Plan) -> tuple[list[str], list[Any]]:
