@@ -66,17 +66,21 @@ def check_id(field: str, value: object) -> str:
 
 def check_shape(tx_type: TxType, amount: str | None, ref_tx_id: str | None) -> int | None:
     """The rule tying fields to the type; returns the amount in units (or ``None``)."""
+    check_fields(tx_type, amount is not None, ref_tx_id is not None)
+    return None if amount is None else parse_amount(amount)
+
+
+def check_fields(tx_type: TxType, has_amount: bool, has_ref: bool) -> None:
+    """Deposits and withdrawals carry an amount and no ref; the others the reverse."""
     if tx_type.moves_money:
-        if amount is None:
+        if not has_amount:
             raise InvalidInput(f"amount is required for a {tx_type}")
-        if ref_tx_id is not None:
+        if has_ref:
             raise InvalidInput(f"ref_tx_id is not allowed for a {tx_type}")
-        return parse_amount(amount)
-    if amount is not None:
+    elif has_amount:
         raise InvalidInput(f"amount is not allowed for a {tx_type}")
-    if ref_tx_id is None:
+    elif not has_ref:
         raise InvalidInput(f"ref_tx_id is required for a {tx_type}")
-    return None
 
 
 def build_tx(
@@ -165,7 +169,7 @@ class Tx(NamedTuple):
                 raise InvalidInput(f"amount {amount!r} is not a positive integer of units")
             kind = _TYPES[doc["y"]]
             ref = doc.get("r")
-            check_shape(kind, None if amount is None else "1", ref)
+            check_fields(kind, amount is not None, ref is not None)
             accepted_at = doc.get("at", 0)
             if type(accepted_at) is not int:
                 raise InvalidInput("accepted_at is not an integer")

@@ -41,7 +41,7 @@ class Plan:
     outs: list[bytes] = field(default_factory=list)
     dead: list[bytes] = field(default_factory=list)
     accounts: dict[str, Account] = field(default_factory=dict)
-    records: dict[tuple[str, str], TxRecord] = field(default_factory=dict)
+    records: dict[str, dict[str, TxRecord]] = field(default_factory=dict)  # by account
     last_tx: dict[str, str] = field(default_factory=dict)
 
     def write(self, key: str, fields: dict[str, str]) -> None:
@@ -51,6 +51,13 @@ class Plan:
         else:
             target.update(fields)
 
+    def remember(self, account_id: str, tx_id: str, record: TxRecord) -> None:
+        changed = self.records.get(account_id)
+        if changed is None:
+            self.records[account_id] = {tx_id: record}
+        else:
+            changed[tx_id] = record
+
     def install(self, cache: AccountCache) -> None:
         """Make the committed changes visible in the cache."""
         for account_id, account in self.accounts.items():
@@ -59,10 +66,10 @@ class Plan:
                 cache.put(account_id, CachedAccount(account, complete=True))
             else:
                 cached.account = account
-        for (account_id, tx_id), record in self.records.items():
-            cached = cache.get(account_id)
+        for account_id, records in self.records.items():
+            cached = cache.peek(account_id)
             if cached is not None:
-                cached.records[tx_id] = record
+                cached.records.update(records)
 
 
 def entries_of(rows: list[Any]) -> list[Entry]:
@@ -126,27 +133,28 @@ class Planner:
         return None if cached is None else cached.account
 
     def record(self, account_id: str, tx_id: str) -> TxRecord | None:
-        record = self.plan.records.get((account_id, tx_id))
-        if record is not None:
-            return record
+        changed = self.plan.records.get(account_id)
+        if changed is not None and tx_id in changed:
+            return changed[tx_id]
         cached = self.cache.peek(account_id)
         return None if cached is None else cached.records.get(tx_id)
 
     def add(self, entry: Entry, tx: Tx) -> Outcome:
-        own = self.record(tx.account_id, tx.tx_id)
-        ref = None if tx.ref_tx_id is None else self.record(tx.account_id, tx.ref_tx_id)
-        d = decide(self.account(tx.account_id), tx, own, ref)
+        account_id, tx_id, ref_id = tx.account_id, tx.tx_id, tx.ref_tx_id
+        own = self.record(account_id, tx_id)
+        ref = None if ref_id is None else self.record(account_id, ref_id)
+        d = decide(self.account(account_id), tx, own, ref)
         plan, keys = self.plan, self.keys
         plan.ids.append(entry.id)
-        plan.accounts[tx.account_id] = d.account
-        plan.last_tx[tx.account_id] = tx.tx_id
+        plan.accounts[account_id] = d.account
+        plan.last_tx[account_id] = tx_id
         if d.record is not None:
-            plan.records[(tx.account_id, tx.tx_id)] = d.record
-            plan.write(keys.tx(tx.account_id, tx.tx_id), hashes.record_fields(d.record, entry.id))
+            plan.remember(account_id, tx_id, d.record)
+            plan.write(keys.tx(account_id, tx_id), hashes.record_fields(d.record, entry.id))
         if d.ref is not None:
-            assert tx.ref_tx_id is not None
-            plan.records[(tx.account_id, tx.ref_tx_id)] = d.ref
-            plan.write(keys.tx(tx.account_id, tx.ref_tx_id), {"state": d.ref.state})
+            assert ref_id is not None
+            plan.remember(account_id, ref_id, d.ref)
+            plan.write(keys.tx(account_id, ref_id), {"state": d.ref.state})
         plan.outs.append(outcome_payload(entry.id, tx, d.outcome, d.reason))
         return d.outcome
 
@@ -164,7 +172,7 @@ class Planner:
         own = self.record(tx.account_id, tx.tx_id)
         if own is None or own.outcome is Outcome.DEAD:
             record = record_of(tx, Outcome.DEAD, reason)
-            plan.records[(tx.account_id, tx.tx_id)] = record
+            plan.remember(tx.account_id, tx.tx_id, record)
             key = self.keys.tx(tx.account_id, tx.tx_id)
             plan.write(key, hashes.record_fields(record, entry.id))
         plan.outs.append(outcome_payload(entry.id, tx, Outcome.DEAD, reason))

@@ -24,8 +24,9 @@ class Scripts:
     renew: AsyncScript
     release: AsyncScript
     heartbeat: AsyncScript
+    load: AsyncScript
 
     @classmethod
     def register(cls, client: aioredis.Redis) -> Scripts:
-        names = ("commit", "acquire", "renew", "release", "heartbeat")
+        names = ("commit", "acquire", "renew", "release", "heartbeat", "load")
         return cls(*(client.register_script(_source(n)) for n in names))

@@ -216,23 +216,22 @@ class ShardRunner:
         """Fill the cache with what this batch needs from Redis: at most two round trips."""
         accounts = batch.missing_accounts(txs, self.cache)
         if accounts:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for account_id in accounts:
-                    pipe.hgetall(self.keys.account(account_id))
-                found = await pipe.execute()
+            found = await self.hashes([self.keys.account(a) for a in accounts])
             for account_id, h in zip(accounts, found, strict=True):
                 cached = CachedAccount(account_from(h), complete=False) if h else None
                 self.cache.put(account_id, cached or CachedAccount(Account(), complete=True))
         wanted = batch.missing_records(txs, self.cache)
         if wanted:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for account_id, tx_id in wanted:
-                    pipe.hgetall(self.keys.tx(account_id, tx_id))
-                found = await pipe.execute()
+            found = await self.hashes([self.keys.tx(a, t) for a, t in wanted])
             for (account_id, tx_id), h in zip(wanted, found, strict=True):
-                cached = self.cache.get(account_id)
+                cached = self.cache.peek(account_id)
                 if h and cached is not None:
                     cached.records[tx_id] = record_from(h)
+
+    async def hashes(self, keys: list[str]) -> list[dict[str, str]]:
+        """HGETALL of each key, in one command (``lua/load.lua``)."""
+        replies = await self.scripts.load(keys=keys)
+        return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in replies]
 
     async def over_delivered(self, entries: list[Entry]) -> dict[str, str]:
         """Claimed entries delivered more than ``max_deliveries`` times: dead letters."""
