@@ -60,6 +60,7 @@ class LagMonitor:
         self._interval_s = interval_s
         self._observe = observe
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.lags: list[int] = [0] * shards
         self.hot: frozenset[int] = frozenset()
         self.refreshes = 0
@@ -90,20 +91,24 @@ class LagMonitor:
         self._task = asyncio.create_task(self._run(), name="txflow-lag-monitor")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: redis-py (8.1, asyncio) sometimes
+        # swallows a cancellation that lands inside a pipeline, and the task
+        # would go on refreshing for ever.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
         failing = False
-        while True:
+        while not self._stopping:
             try:
                 await self.refresh()
                 if failing:
                     log.info("lag monitor: Redis is back")
                 failing = False
             except UNAVAILABLE as e:
-                if not failing:  # once per outage, not every tick
+                if not failing and not self._stopping:  # once per outage, not every tick
                     log.warning("lag monitor: Redis unavailable, keeping the last lags: %s", e)
                 failing = True
             except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -116,3 +117,22 @@ async def test_pending_entries_count_towards_the_lag(limited: Api) -> None:
     await _over_limit(limited, 3)
     response = await limited.http.post("/v1/transactions", json=deposit("t1", account_in_shard(3)))
     assert_problem(response, 429)
+
+
+async def test_stop_ends_the_monitor_even_when_a_refresh_swallows_the_cancel(
+    limited: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monitor = limited.runtime.monitor
+    entered = asyncio.Event()
+
+    async def swallowing_refresh() -> None:  # what redis-py 8.1 pipelines sometimes do
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+
+    monkeypatch.setattr(monitor, "refresh", swallowing_refresh)
+    await entered.wait()
+
+    await asyncio.wait_for(monitor.stop(), timeout=30)  # a hang guard, not a timing check
