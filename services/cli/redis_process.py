@@ -79,6 +79,10 @@ class RedisProcess:
     extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
 
+    def __post_init__(self) -> None:
+        # Redis changes into --dir before opening its log file: paths must be absolute.
+        self.data_dir = self.data_dir.resolve()
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"

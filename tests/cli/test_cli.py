@@ -34,8 +34,9 @@ def txflow(
 def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    up = subprocess.Popen([*TXFLOW, "up", "--port", str(port), "--data-dir", str(tmp_path / "d")],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    # As a user runs it: from a project directory, with the default ./.txflow data dir.
+    up = subprocess.Popen([*TXFLOW, "up", "--port", str(port)], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     api = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _status(f"{api}/healthz") == 200, 60, "txflow up to answer /healthz")
@@ -48,6 +49,7 @@ def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path
         up.send_signal(signal.SIGINT)
         assert up.wait(30) == 0
         assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert (tmp_path / ".txflow" / "redis" / "appendonlydir").is_dir()  # state kept
     finally:
         if up.poll() is None:
             up.kill()
