@@ -29,6 +29,7 @@ from shared.settings import Settings
 from shared.store import UNAVAILABLE
 
 log = logging.getLogger("txflow.worker")
+EAGER_TICK_S = 0.25
 
 
 def default_worker_id() -> str:
@@ -53,6 +54,8 @@ class Worker:
         self.runners: dict[int, tuple[ShardRunner, asyncio.Task[None]]] = {}
         self.stopping = asyncio.Event()
         self.drained: set[int] = set()  # burst mode: shards emptied, not to be taken again
+        self.target = 0
+        self.eager_until = 0.0  # tick quickly until then: waiting for shards to be released
 
     @property
     def ttl_ms(self) -> int:
@@ -82,7 +85,10 @@ class Worker:
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.stopping.wait())]
         if self.burst:
             waits += [task for _, task in self.runners.values()]
-        await asyncio.wait(waits, timeout=self.ttl_ms / 3000, return_when=asyncio.FIRST_COMPLETED)
+        timeout = self.ttl_ms / 3000
+        if time.monotonic() < self.eager_until:
+            timeout = min(timeout, EAGER_TICK_S)
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waits[0].cancel()
 
     async def tick(self) -> None:
@@ -94,6 +100,13 @@ class Worker:
         moves = shares.plan(set(self.runners), free, target, self.order)
         for shard in moves.acquire:
             await self.acquire(shard)
+        if target != self.target:
+            # The share changed (a worker came or went): others release at their
+            # next tick, so look again soon for a while instead of a whole tick later.
+            self.target = target
+            self.eager_until = time.monotonic() + self.ttl_ms / 1000
+        if len(self.runners) >= target:
+            self.eager_until = 0.0
         if moves.release:
             await asyncio.gather(*(self.release(s) for s in moves.release))
 
