@@ -47,6 +47,7 @@ class LocalStack:
     shards: int | None = None
     sink: Sink | None = None  # None: children's output goes to data_dir/logs
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    lost: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     redis: RedisProcess | None = None
 
     @property
@@ -107,12 +108,12 @@ class LocalStack:
             time.sleep(0.1)
         raise RuntimeError(f"ingest not ready at {self.api} after {timeout:.0f}s")
 
-    def failed(self) -> str | None:
-        """The name of a child that exited on its own, if any."""
-        for name, proc in self.children.items():
-            if proc.poll() is not None:
-                return name
-        return None
+    def exited(self) -> list[tuple[str, int]]:
+        """Children that exited on their own since the last call: (name, status)."""
+        gone = [(n, p.returncode) for n, p in self.children.items() if p.poll() is not None]
+        for name, _ in gone:
+            self.lost[name] = self.children.pop(name)
+        return gone
 
     def stop(self, timeout: float = 15) -> None:
         """Ingest first (no new work), then every worker at once, then Redis."""

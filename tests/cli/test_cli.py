@@ -34,6 +34,7 @@ def txflow(
 def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["TXFLOW_LEASE_TTL_MS"] = "1500"
     # As a user runs it: from a project directory, with the default ./.txflow data dir.
     up = subprocess.Popen([*TXFLOW, "up", "--port", str(port)], cwd=tmp_path, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
@@ -46,6 +47,15 @@ def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path
         assert httpx.post(f"{api}/v1/transactions", json=tx).status_code == 202
         wait_for(lambda: _status(f"{api}/v1/accounts/alice/transactions/t1") == 200, 30, "applied")
         assert httpx.get(f"{api}/v1/accounts/alice").json()["available"] == "12.5000"
+        # a worker dies: up keeps running and the other one takes over its shards
+        workers = [c for c in children if "services.worker" in " ".join(c.cmdline())]
+        workers[0].kill()
+        for n in range(20):  # accounts on every shard, so the dead worker's too
+            tx = {"tx_id": "t2", "account_id": f"bob{n}", "type": "deposit", "amount": "1"}
+            assert httpx.post(f"{api}/v1/transactions", json=tx).status_code == 202
+        wait_for(lambda: all(_status(f"{api}/v1/accounts/bob{n}") == 200 for n in range(20)),
+                 30, "the surviving worker to apply everything")  # fmt: skip
+        assert up.poll() is None
         up.send_signal(signal.SIGINT)
         assert up.wait(30) == 0
         assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
