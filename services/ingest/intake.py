@@ -28,7 +28,7 @@ class Intake:
         on_accepted: Callable[[int], None] | None = None,
     ) -> None:
         self._shards = shards
-        self._inboxes = [k.inbox for k in keys.shard_keys(shards)]
+        self._inboxes = [k.inbox.encode() for k in keys.shard_keys(shards)]
         self._appender = appender
         self._monitor = monitor
         self._on_accepted = on_accepted

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from services.ingest.appender import Appender
+from services.ingest.appender import Appender, pack_xadds
 from shared.errors import StoreUnavailable
 from shared.sharding import shard_of
 from tests.ingest.conftest import SHARDS, Api, deposit
@@ -38,8 +38,8 @@ async def test_a_failing_entry_fails_only_its_own_request(redis_url: str) -> Non
         appender = Appender(client)
         appender.start()
         good, bad = await asyncio.gather(
-            appender.append([("stream-a", b"1"), ("stream-a", b"2")]),
-            appender.append([("not-a-stream", b"3")]),
+            appender.append([(b"stream-a", b"1"), (b"stream-a", b"2")]),
+            appender.append([(b"not-a-stream", b"3")]),
             return_exceptions=True,
         )
         await appender.close()
@@ -56,10 +56,10 @@ async def test_unreachable_redis_fails_every_waiting_request_and_the_flusher_liv
         appender = Appender(dead)
         appender.start()
         results = await asyncio.gather(
-            *(appender.append([("s", b"x")]) for _ in range(5)), return_exceptions=True
+            *(appender.append([(b"s", b"x")]) for _ in range(5)), return_exceptions=True
         )
         assert all(isinstance(r, StoreUnavailable) for r in results)
-        again = await asyncio.gather(appender.append([("s", b"y")]), return_exceptions=True)
+        again = await asyncio.gather(appender.append([(b"s", b"y")]), return_exceptions=True)
         assert isinstance(again[0], StoreUnavailable)
         await appender.close()
 
@@ -70,4 +70,13 @@ async def test_append_after_close_is_refused(redis_url: str) -> None:
         appender.start()
         await appender.close()
         with pytest.raises(StoreUnavailable):
-            await appender.append([("s", b"x")])
+            await appender.append([(b"s", b"x")])
+
+
+def test_packed_pipeline_is_byte_for_byte_what_redis_py_sends() -> None:
+    entries = [(b"txflow:{3}:in", b'{"a":"x","t":"1"}'), (b"k", b""), (b"k", "é".encode())]
+    connection = aioredis.Connection()
+    expected = b"".join(
+        connection.pack_commands([("XADD", key, "*", "d", data) for key, data in entries])
+    )
+    assert pack_xadds(entries) == expected

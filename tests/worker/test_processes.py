@@ -62,9 +62,13 @@ def test_three_workers_apply_each_accounts_transactions_in_order(
     history = post_all(api, txs)
     wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
     verify(client, stack.shards, history)
-    owners = wait_for(lambda: set(stack.owners().values()) == {"w0", "w1", "w2"} and stack.owners(),
-                      10, "all three workers owning shards")  # fmt: skip
-    assert sorted(list(owners.values()).count(w) for w in ("w0", "w1", "w2")) == [2, 3, 3]
+
+    def shares() -> list[int]:
+        owners = list(stack.owners().values())
+        return sorted(owners.count(w) for w in ("w0", "w1", "w2"))
+
+    # 8 shards over 3 workers converge to ceil(8/3) = 3 at most each
+    wait_for(lambda: shares() == [2, 3, 3], 20, "shares of 2, 3 and 3 shards")
 
 
 def test_sigterm_commits_and_releases_leases_at_once(stack: Stack, client: redis.Redis) -> None:
