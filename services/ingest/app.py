@@ -33,6 +33,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     problems.install(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
-    app.include_router(routes.api(settings))
-    app.include_router(routes.probes())
+    routes.install(app, settings)
     return app

@@ -58,12 +58,21 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RequestMetrics:
-    """ASGI middleware counting HTTP answers by route template, method and status."""
+    """ASGI middleware counting HTTP answers by route template, method and status.
+
+    Label values are bounded: the route is a template (or ``<unmatched>``) and
+    an unknown method is counted as ``OTHER``. Each label set's counter is
+    looked up once and kept, off prometheus-client's locked lookup.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._counters: dict[tuple[str, str, int], Counter] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,9 +92,13 @@ class RequestMetrics:
             self.count(scope, status)
 
     def count(self, scope: Scope, status: int) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", "<unmatched>")
-        self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+        route = getattr(scope.get("route"), "path", "<unmatched>")
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.metrics.requests.labels(route, method, str(status))
+        counter.inc()
         if status == 422:
             self.metrics.invalid.inc()
         elif status == 429:
