@@ -71,3 +71,15 @@ async def test_wrong_method_is_a_405_problem_with_allow(api: Api) -> None:
     response = await api.http.delete("/v1/transactions")
     assert_problem(response, 405)
     assert response.headers["allow"] == "POST"
+
+
+async def test_shards_report_each_checkpoint_and_owner(api: Api) -> None:
+    before = (await api.http.get("/v1/shards")).json()["shards"]
+    assert before == [{"shard": s, "ckpt": None, "owner": None} for s in range(SHARDS)]
+
+    await api.redis.set(ShardKeys(2).ckpt, "17-3")
+    await api.redis.set(ShardKeys(2).lease, "worker-a", px=10_000)
+    after = (await api.http.get("/v1/shards")).json()["shards"]
+
+    assert after[2] == {"shard": 2, "ckpt": "17-3", "owner": "worker-a"}
+    assert [s["ckpt"] for i, s in enumerate(after) if i != 2] == [None] * (SHARDS - 1)
