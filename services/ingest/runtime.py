@@ -13,8 +13,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
 
 from services.ingest.appender import Appender
 from services.ingest.backpressure import LagMonitor
@@ -28,12 +26,6 @@ from shared.store import UNAVAILABLE, connect
 # A request waits at most this long on a Redis that accepts connections but
 # does not answer, then gets a 503.
 SOCKET_TIMEOUT_S = 10.0
-
-
-def _fail_fast() -> Retry:
-    """One quick retry: enough to replace a pooled connection that died with a
-    restarted Redis, short enough that a down Redis answers 503 at once."""
-    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +50,7 @@ class Runtime:
 
 @asynccontextmanager
 async def running(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime]:
-    client = connect(
-        settings, decode_responses=True, socket_timeout=SOCKET_TIMEOUT_S, retry=_fail_fast()
-    )
+    client = connect(settings, decode_responses=True, socket_timeout=SOCKET_TIMEOUT_S)
     try:
         await ensure_deployment(client, settings.shards)
         appender = Appender(client, metrics.observe_pipeline)
