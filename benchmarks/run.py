@@ -27,6 +27,9 @@ from typing import Any
 
 import redis
 
+if __package__ in (None, ""):  # run as ``python benchmarks/run.py``: import from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from benchmarks import chart, document, e2e, scale, sections, siblings, targets, worker
 from benchmarks.siblings import Part
 from services.cli.redis_process import RedisProcess
