@@ -7,16 +7,16 @@ Creating what exists already is success (idempotent set-up).
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from redis import exceptions as rex
 
 from shared import keys
 from shared.errors import ShardCountMismatch
+from shared.store import Client
 
 SCHEMA_VERSION = 1
 
 
-async def ensure_deployment(client: aioredis.Redis, shards: int) -> None:
+async def ensure_deployment(client: Client, shards: int) -> None:
     """Create ``txflow:meta`` if absent, check it, create every shard's group."""
     await client.hsetnx(keys.META, "shards", shards)
     await client.hsetnx(keys.META, "schema", SCHEMA_VERSION)
@@ -30,7 +30,7 @@ async def ensure_deployment(client: aioredis.Redis, shards: int) -> None:
             raise result
 
 
-async def check_deployment(client: aioredis.Redis, shards: int) -> None:
+async def check_deployment(client: Client, shards: int) -> None:
     """Raise ``ShardCountMismatch`` unless ``txflow:meta`` agrees with ``shards``."""
     stored = await client.hget(keys.META, "shards")
     if stored is None:

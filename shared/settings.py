@@ -17,6 +17,9 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "TXFLOW_REDIS_URL"),
     )
+    # TXFLOW_REDIS_CLUSTER=1: REDIS_URL is a node of a Redis Cluster; the
+    # client discovers the others and sends each command to its slot's node.
+    redis_cluster: bool = False
     shards: int = Field(default=16, ge=1, le=16384)
 
     # ingest

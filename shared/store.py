@@ -1,4 +1,11 @@
-"""The Redis edge: opening clients and turning driver errors into ours."""
+"""The Redis edge: opening clients and turning driver errors into ours.
+
+``connect`` (asyncio, the services) and ``connect_sync`` (the CLI, health
+checks) are the only places that choose the client type: a plain client for
+one Redis, or redis-py's cluster client when ``TXFLOW_REDIS_CLUSTER`` is set.
+Both types speak the same commands; every key of a shard carries its hash tag,
+so every multi-key command and script of txflow stays in one slot.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,37 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from redis import exceptions as rex
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.crc import key_slot
 
 from shared.errors import StoreUnavailable
 from shared.settings import Settings
 
+Client = aioredis.Redis | aioredis.RedisCluster
+"""What the services hold: one Redis or a Redis Cluster."""
+
+SyncClient = redis.Redis | redis.RedisCluster
+"""What the CLI holds."""
+
 # Errors that mean "Redis is not there right now": retry, never a 500.
-UNAVAILABLE = (rex.ConnectionError, rex.TimeoutError, rex.BusyLoadingError, OSError)
+# On a cluster: a node that serves no slot yet or is down (CLUSTERDOWN), a
+# resharding in progress (TRYAGAIN), and the cluster client's own complaints
+# while no node answers or the slots are not covered yet (RedisClusterException;
+# its other uses are programming errors, e.g. keys of two slots in one command,
+# which the tests in tests/cluster rule out).
+UNAVAILABLE = (
+    rex.ConnectionError,
+    rex.TimeoutError,
+    rex.BusyLoadingError,
+    OSError,
+    rex.ClusterDownError,
+    rex.TryAgainError,
+    rex.RedisClusterException,
+)
 
 
 def fail_fast() -> Retry:
@@ -25,12 +53,40 @@ def fail_fast() -> Retry:
     return Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=1)
 
 
-def connect(settings: Settings, **options: Any) -> aioredis.Redis:
+class _Cluster(aioredis.RedisCluster):
+    """redis-py's cluster client, told where the keys of an XREADGROUP are.
+
+    For a command whose keys move (XREADGROUP among ours), redis-py asks a
+    server on every call, with COMMAND GETKEYS to one fixed node: round trips on
+    the worker's hot path, and every shard's reads fail while that one node is
+    down. The keys of an XREADGROUP are the first half of what follows STREAMS.
+    (Should redis-py rename the method, this override is unused: slower, not wrong.)
+    """
+
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        if str(command).upper() != "XREADGROUP":
+            return await super()._determine_slot(command, *args)
+        # GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...
+        words = [(a.decode() if isinstance(a, bytes) else str(a)).upper() for a in args]
+        rest = args[words.index("STREAMS", 3) + 1 :]
+        slots = {self.keyslot(key) for key in rest[: len(rest) // 2]}
+        if len(slots) != 1:
+            raise rex.RedisClusterException(f"{command} - all keys must map to the same key slot")
+        return slots.pop()
+
+
+def connect(settings: Settings, **options: Any) -> Client:
     """A client for ``REDIS_URL``; nothing is sent until it is used.
 
     A socket timeout longer than the worker's blocking read turns a network
     that stalls without closing the connection into an error we retry,
     instead of a wait forever.
+
+    The cluster client re-sends nothing (unless ``retry`` is given): its retry
+    of a failed pipeline first closes every connection to every node, cutting
+    commands other tasks have in flight, and a command it re-sends may run
+    twice (an XAUTOCLAIM counting one more delivery, a commit answered 'gap').
+    Our callers retry from what Redis holds.
     """
     defaults: dict[str, Any] = {
         # RESP2: redis-py 8 defaults to RESP3, whose replies parse ~20 % slower
@@ -39,10 +95,29 @@ def connect(settings: Settings, **options: Any) -> aioredis.Redis:
         "socket_connect_timeout": 2,
         "socket_timeout": settings.block_ms / 1000 + 10,
         "health_check_interval": 10,
-        "retry_on_timeout": False,
-        "retry": fail_fast(),
     }
-    return aioredis.Redis.from_url(settings.redis_url, **{**defaults, **options})
+    if settings.redis_cluster:
+        once = {"retry": Retry(NoBackoff(), 0)}
+        return _Cluster.from_url(settings.redis_url, **{**defaults, **once, **options})
+    single = {"retry_on_timeout": False, "retry": fail_fast()}
+    return aioredis.Redis.from_url(settings.redis_url, **{**defaults, **single, **options})
+
+
+def connect_sync(settings: Settings, **options: Any) -> SyncClient:
+    """A blocking client for ``REDIS_URL``; a cluster client asks a node for the slots at once."""
+    defaults: dict[str, Any] = {"socket_connect_timeout": 2}
+    if settings.redis_cluster:
+        return redis.RedisCluster.from_url(settings.redis_url, **{**defaults, **options})
+    return redis.Redis.from_url(settings.redis_url, **{**defaults, **options})
+
+
+def node_of(client: SyncClient, key: str) -> str:
+    """``host:port`` of the server holding ``key``: its slot's primary on a cluster."""
+    if isinstance(client, redis.RedisCluster):
+        node = client.nodes_manager.get_node_from_slot(key_slot(key.encode()))
+        return f"{node.host}:{node.port}"
+    where = client.connection_pool.connection_kwargs
+    return str(where.get("path") or f"{where.get('host')}:{where.get('port')}")
 
 
 @asynccontextmanager

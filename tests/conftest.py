@@ -49,8 +49,11 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisProcess]]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Tests using a server are marked, so CI can rerun exactly them on the embedded one.
+    # Tests using a server are marked, so CI can rerun exactly them on the embedded one
+    # (the cluster tests too: the embedded server runs a cluster just as well).
     for item in items:
-        names = getattr(item, "fixturenames", ())
-        if {"redis_url", "redis_factory", "shared_redis"} & set(names):
+        names = set(getattr(item, "fixturenames", ()))
+        if {"redis_url", "redis_factory", "shared_redis", "cluster"} & names:
             item.add_marker(pytest.mark.redis)
+        if "cluster" in names:
+            item.add_marker(pytest.mark.cluster)

@@ -20,6 +20,8 @@ from services.cli.redis_process import free_port
 from services.cli.workload import generate
 from shared import keys
 from shared.model import Tx
+from shared.settings import Settings
+from shared.store import connect_sync
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
@@ -36,12 +38,14 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: flo
 
 @dataclass
 class Stack:
-    """Ingest and workers as OS processes against one Redis; all killed at the end."""
+    """Ingest and workers as OS processes against one Redis (or a Redis Cluster
+    when ``cluster``: ``redis_url`` is then one of its nodes); all killed at the end."""
 
     redis_url: str
     logs: Path
     shards: int = 8
     lease_ttl_ms: int = 1500
+    cluster: bool = False
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     api: str = ""
 
@@ -49,6 +53,7 @@ class Stack:
         return {
             **os.environ,
             "REDIS_URL": self.redis_url,
+            "TXFLOW_REDIS_CLUSTER": "1" if self.cluster else "0",
             "TXFLOW_SHARDS": str(self.shards),
             "TXFLOW_LEASE_TTL_MS": str(self.lease_ttl_ms),
             "TXFLOW_BLOCK_MS": "100",
@@ -89,8 +94,13 @@ class Stack:
     def owned_by(self, worker: str) -> set[int]:
         return {s for s, owner in self.owners().items() if owner == worker}
 
+    def client(self, **options: Any) -> redis.Redis | redis.RedisCluster:
+        """A client of this stack's Redis, of the type its services use."""
+        settings = Settings(redis_url=self.redis_url, redis_cluster=self.cluster)  # type: ignore[call-arg]
+        return connect_sync(settings, **options)
+
     def owners(self) -> dict[int, str | None]:
-        client = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        client = self.client(decode_responses=True)
         try:
             return {s.shard: client.get(s.lease) for s in keys.shard_keys(self.shards)}
         finally:

@@ -15,6 +15,8 @@ from services.cli import dlq, load, replay, status, up
 from services.cli.poster import ApiError
 from services.cli.redis_process import NoRedisServer
 from shared.errors import TxflowError
+from shared.settings import Settings
+from shared.store import SyncClient, connect_sync
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def redis_client() -> redis.Redis:
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2)
+def redis_client() -> SyncClient:
+    """The client of ``REDIS_URL`` (a cluster client with ``TXFLOW_REDIS_CLUSTER=1``)."""
+    return connect_sync(Settings(), decode_responses=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a file that cannot be read
         print(f"txflow: {e.strerror or e}: {getattr(e, 'filename', '') or ''}", file=sys.stderr)
         return 2
-    except redis.ConnectionError as e:
+    except (redis.ConnectionError, redis.RedisClusterException) as e:
         url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         print(f"txflow: cannot reach Redis at {url} ({e}); set REDIS_URL", file=sys.stderr)
     except (httpx.HTTPError, ApiError) as e:

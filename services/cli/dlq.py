@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import redis
 
 from services.cli.status import shard_count
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys, shard_keys
 from shared.model import Tx
 from shared.sharding import shard_of
+from shared.store import SyncClient
 
 
-def letters(client: redis.Redis) -> list[dict[str, Any]]:
+def letters(client: SyncClient) -> list[dict[str, Any]]:
     found = []
     for k in shard_keys(shard_count(client)):
         rows: Any = client.xrange(k.dlq)
@@ -29,14 +29,14 @@ def letters(client: redis.Redis) -> list[dict[str, Any]]:
     return found
 
 
-def find(client: redis.Redis, dlq_id: str) -> dict[str, Any]:
+def find(client: SyncClient, dlq_id: str) -> dict[str, Any]:
     for letter in letters(client):
         if letter["id"] == dlq_id:
             return letter
     raise LookupError(f"no dead letter with id {dlq_id}")
 
 
-def replay(client: redis.Redis, dlq_id: str) -> str:
+def replay(client: SyncClient, dlq_id: str) -> str:
     """Append the dead letter's entry to its shard again; return the new stream ID."""
     letter = find(client, dlq_id)
     data: str | None = letter.get("d")

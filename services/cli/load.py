@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 import orjson
-import redis
 
 from services.cli import workload
 from services.cli.poster import Poster
 from shared import keys
+from shared.store import SyncClient
 
 
 def load(api: str, accounts: int, count: int, rate: float, batch: int, seed: int,
-         client: redis.Redis | None) -> dict[str, Any]:  # fmt: skip
+         client: SyncClient | None) -> dict[str, Any]:  # fmt: skip
     """Post ``count`` transactions (at ``rate`` tx/s, 0 = as fast as possible)."""
     start_ms = int(time.time() * 1000)
     started = time.monotonic()
@@ -75,7 +75,7 @@ class progress:
             self.bar.stop()
 
 
-def outcomes(client: redis.Redis, since_ms: int) -> dict[str, Any]:
+def outcomes(client: SyncClient, since_ms: int) -> dict[str, Any]:
     """Latency accepted → applied and outcomes, from the ``:out`` streams."""
     latencies: list[int] = []
     counted: Counter[str] = Counter()

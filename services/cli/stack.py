@@ -25,6 +25,8 @@ from typing import IO
 import httpx
 
 from services.cli.redis_process import RedisProcess
+from shared.errors import ConfigError
+from shared.settings import Settings
 
 Sink = Callable[[str, str], None]  # (process name, line)
 
@@ -56,6 +58,8 @@ class LocalStack:
 
     def start(self, timeout: float = 60) -> LocalStack:
         if self.redis_url is None:
+            if Settings().redis_cluster:
+                raise ConfigError("TXFLOW_REDIS_CLUSTER=1 needs REDIS_URL (a node of the cluster)")
             self.redis = RedisProcess(self.data_dir / "redis", persistence="everysec").start()
             self.redis_url = self.redis.url
         self._spawn("ingest", "services.ingest", "--host", self.host, "--port", str(self.port))

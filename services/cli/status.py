@@ -1,4 +1,8 @@
-"""``txflow status``: shards, owners, lag, pending, dead letters, live workers."""
+"""``txflow status``: shards, their node, owners, lag, pending, dead letters, live workers.
+
+A shard's node is the server holding its keys: on a Redis Cluster, the primary
+of its hash tag's slot; on one Redis, that server.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,20 @@ import time
 from typing import Any
 
 import orjson
-import redis
 
 from shared import keys
 from shared.errors import ShardCountMismatch
+from shared.store import SyncClient, node_of
 
 
-def shard_count(client: redis.Redis) -> int:
+def shard_count(client: SyncClient) -> int:
     stored = client.hget(keys.META, "shards")
     if stored is None:
         raise ShardCountMismatch("txflow:meta is missing: nothing was deployed on this Redis yet")
     return int(stored)
 
 
-def snapshot(client: redis.Redis) -> dict[str, Any]:
+def snapshot(client: SyncClient) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (also the ``--json`` output)."""
     shards = keys.shard_keys(shard_count(client))
     pipe = client.pipeline(transaction=False)
@@ -38,6 +42,7 @@ def snapshot(client: redis.Redis) -> dict[str, Any]:
         rows.append(
             {
                 "shard": k.shard,
+                "node": node_of(client, k.inbox),
                 "owner": owner,
                 "epoch": int(epoch or 0),
                 "ckpt": ckpt,
@@ -52,7 +57,7 @@ def snapshot(client: redis.Redis) -> dict[str, Any]:
     return {"shards": rows, "workers": workers}
 
 
-def _live(client: redis.Redis) -> list[tuple[str, float]]:
+def _live(client: SyncClient) -> list[tuple[str, float]]:
     found: Any = client.zrange(keys.WORKERS, 0, -1, withscores=True)
     return [(str(w), float(s)) for w, s in found]
 
@@ -66,12 +71,14 @@ def render(snap: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title="shards")
-    for column in ("shard", "owner", "epoch", "lag", "pending", "oldest pending", "dlq"):
-        table.add_column(column, justify="left" if column == "owner" else "right")
+    for column in ("shard", "node", "owner", "epoch", "lag", "pending", "oldest pending", "dlq"):
+        table.add_column(column, justify="left" if column in ("node", "owner") else "right")
+    table.columns[1].overflow = "fold"  # host:port is useless cut short: wrap it instead
     for r in snap["shards"]:
         age = "-" if r["oldest_pending_ms"] is None else f"{r['oldest_pending_ms'] / 1000:.1f}s"
         lag = "?" if r["lag"] is None else str(r["lag"])
-        table.add_row(str(r["shard"]), r["owner"] or "[red]none[/]", str(r["epoch"]), lag,
+        owner = r["owner"] or "[red]none[/]"
+        table.add_row(str(r["shard"]), r["node"], owner, str(r["epoch"]), lag,
                       str(r["pending"]), age, str(r["dlq"]))  # fmt: skip
     workers = Table(title="live workers")
     workers.add_column("worker")
@@ -81,7 +88,7 @@ def render(snap: dict[str, Any]) -> Any:
     return Group(table, workers)
 
 
-def status(client: redis.Redis, *, json: bool, watch: float | None) -> int:
+def status(client: SyncClient, *, json: bool, watch: float | None) -> int:
     if json:
         print(as_json(snapshot(client)))
         return 0

@@ -15,7 +15,8 @@ The pipeline is packed here (``pack_xadds``: the RESP bytes of every XADD in
 one buffer) and written on a connection of the client's pool in one go, then
 its replies are read in order. This is redis-py's pipeline minus its
 per-command bookkeeping, which cost more than half of the service's CPU per
-transaction on the batch path.
+transaction on the batch path. On a Redis Cluster the entries of one pipeline
+go to several nodes: there redis-py's cluster pipeline sends them.
 
 Failure: a pipeline cut by a lost connection may have appended some of its
 entries before the error; it is sent once more on a fresh connection (a pooled
@@ -37,7 +38,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
 from shared.errors import StoreUnavailable
-from shared.store import UNAVAILABLE
+from shared.store import UNAVAILABLE, Client
 
 log = logging.getLogger("txflow.ingest")
 
@@ -70,8 +71,9 @@ class _Pending:
 class Appender:
     """Coalesces concurrent appends into one pipeline per round trip."""
 
-    def __init__(self, client: aioredis.Redis, observe: Observer | None = None) -> None:
+    def __init__(self, client: Client, observe: Observer | None = None) -> None:
         self._client = client
+        self._cluster = isinstance(client, aioredis.RedisCluster)
         self._observe = observe
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
@@ -123,14 +125,15 @@ class Appender:
 
     async def _flush(self, batch: list[_Pending]) -> None:
         entries = [entry for pending in batch for entry in pending.entries]
-        packed = pack_xadds(entries)
+        # A cluster client sends each node its share with redis-py's pipeline.
+        packed = None if self._cluster else pack_xadds(entries)
         started = time.perf_counter()
         self.pipelines += 1
         try:
             try:
-                replies = await self._send(packed, len(entries))
+                replies = await self._send(entries, packed)
             except UNAVAILABLE:  # once more, on a fresh connection
-                replies = await self._send(packed, len(entries))
+                replies = await self._send(entries, packed)
         except UNAVAILABLE as e:
             reason = str(e) or type(e).__name__
             log.warning("Redis unavailable, %d request(s) answered 503: %s", len(batch), reason)
@@ -140,19 +143,30 @@ class Appender:
             self._observe(len(entries), time.perf_counter() - started)
         _resolve(batch, replies)
 
-    async def _send(self, packed: bytes, count: int) -> list[object]:
-        """Write ``packed`` on a pooled connection and read its ``count`` replies."""
+    async def _send(self, entries: list[Entry], packed: bytes | None) -> list[object]:
+        """Append ``entries`` (``packed``, on one Redis); one reply or error for each."""
+        if packed is None:
+            return await self._send_to_nodes(entries)
+        assert isinstance(self._client, aioredis.Redis)
         pool = self._client.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await connection.send_packed_command(packed)
-            return [await _reply(connection) for _ in range(count)]
+            return [await _reply(connection) for _ in range(len(entries))]
         except BaseException:
             # Replies may be left unread: this socket must never serve anyone again.
             await connection.disconnect()
             raise
         finally:
             await pool.release(connection)
+
+    async def _send_to_nodes(self, entries: list[Entry]) -> list[object]:
+        """On a cluster: redis-py's pipeline, which sends each node its entries (in
+        order: a shard's stream lives on one node) and keeps a node's errors its own."""
+        pipe = self._client.pipeline(transaction=False)
+        for key, data in entries:
+            pipe.execute_command("XADD", key, "*", "d", data)
+        return await pipe.execute(raise_on_error=False)
 
 
 async def _reply(connection: AbstractConnection) -> object:

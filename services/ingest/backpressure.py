@@ -17,10 +17,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from shared import keys
-from shared.store import UNAVAILABLE
+from shared.store import UNAVAILABLE, Client
 
 log = logging.getLogger("txflow.ingest")
 
@@ -47,7 +45,7 @@ class LagMonitor:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Client,
         shards: int,
         *,
         max_lag: int,

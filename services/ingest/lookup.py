@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
 from shared import keys
 from shared.keys import ShardKeys
 from shared.records import Hash, account_view, tx_view
 from shared.sharding import shard_of
-from shared.store import translated
+from shared.store import Client, translated
 
 
-async def account(client: aioredis.Redis, shards: int, account_id: str) -> dict[str, Any] | None:
+async def account(client: Client, shards: int, account_id: str) -> dict[str, Any] | None:
     """The account's state, or ``None`` before its first transaction is processed."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
     async with translated():
@@ -22,7 +20,7 @@ async def account(client: aioredis.Redis, shards: int, account_id: str) -> dict[
 
 
 async def transaction(
-    client: aioredis.Redis, shards: int, account_id: str, tx_id: str
+    client: Client, shards: int, account_id: str, tx_id: str
 ) -> dict[str, Any] | None:
     """The transaction's record, or ``None`` while it is not processed (or unknown)."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
@@ -31,7 +29,7 @@ async def transaction(
     return tx_view(account_id, tx_id, cast(Hash, fields)) if fields else None
 
 
-async def shards(client: aioredis.Redis, count: int) -> dict[str, Any]:
+async def shards(client: Client, count: int) -> dict[str, Any]:
     """Each shard's checkpoint (the last committed stream ID) and owner.
 
     A client that remembers the stream IDs it was given knows its transactions

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 
 from services.ingest.appender import Appender
 from services.ingest.backpressure import LagMonitor
@@ -21,7 +20,7 @@ from services.ingest.metrics import Metrics
 from shared.deployment import check_deployment, ensure_deployment
 from shared.errors import ShardCountMismatch
 from shared.settings import Settings
-from shared.store import UNAVAILABLE, connect
+from shared.store import UNAVAILABLE, Client, connect
 
 # A request waits at most this long on a Redis that accepts connections but
 # does not answer, then gets a 503.
@@ -31,7 +30,7 @@ SOCKET_TIMEOUT_S = 10.0
 @dataclass(frozen=True, slots=True)
 class Runtime:
     settings: Settings
-    client: aioredis.Redis
+    client: Client
     appender: Appender
     monitor: LagMonitor
     intake: Intake

@@ -10,15 +10,14 @@ import socket
 import sys
 import time
 
-import redis
-
 from shared import keys
 from shared.settings import Settings
+from shared.store import connect_sync
 
 
 def main() -> int:
     settings = Settings()
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=2)
+    client = connect_sync(settings, decode_responses=True, socket_timeout=2)
     host = socket.gethostname()
     now_ms = time.time() * 1000
     found: list[tuple[str, float]] = client.zrange(keys.WORKERS, 0, -1, withscores=True)  # type: ignore[assignment]

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from services.worker import batch
 from services.worker.accounts import Account
@@ -28,7 +27,7 @@ from shared.errors import Fenced, Gap, InvalidInput
 from shared.keys import GROUP, ShardKeys
 from shared.model import Tx
 from shared.settings import Settings
-from shared.store import UNAVAILABLE
+from shared.store import UNAVAILABLE, Client
 from shared.streams import id_key, trim_floor
 
 log = logging.getLogger("txflow.worker")
@@ -58,7 +57,7 @@ class Redeliver(Exception):
 class ShardRunner:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: Client,
         scripts: Scripts,
         settings: Settings,
         worker_id: str,
@@ -80,6 +79,7 @@ class ShardRunner:
         # XREADGROUP replies are read raw by batch.entries_of_read (the hot path).
         client.set_response_callback("XREADGROUP", _raw)
         self.ckpt: str | None = None
+        self.claimed = False  # a claim of everything pending completed since the runner began
         self.stopping = asyncio.Event()
         self.processed = 0
 
@@ -90,11 +90,12 @@ class ShardRunner:
     async def run(self) -> None:
         failures = 0
         synced = False
+        claim = True
         while not self.stopping.is_set():
             try:
                 if not synced:
-                    await self.sync()
-                    synced = True
+                    await self.sync(claim=claim)
+                    synced, claim = True, True
                 if not await self.step():  # idle: a good moment to look for stolen entries
                     if await self.stolen():
                         synced = False
@@ -103,6 +104,11 @@ class ShardRunner:
                 failures = 0
             except (Gap, Redeliver) as e:
                 log.info("shard %d: %s; syncing from ckpt", self.shard, e)
+                if isinstance(e, Gap):
+                    # The refused batch may be committed after all: redis-py re-sends a
+                    # command whose reply a broken connection lost, and the second run
+                    # finds ckpt moved on. The cache lacks that batch: forget it.
+                    self.cache.clear()
                 synced = False
             except Fenced as e:
                 log.warning("shard %d: fenced (%s); dropping it", self.shard, e)
@@ -111,6 +117,10 @@ class ShardRunner:
                 # The last commit may or may not have happened: forget the cache.
                 self.cache.clear()
                 synced = False
+                # What this runner claimed is still its own. Claiming it again would
+                # count a delivery that no processing made, and a few outages (or, on
+                # a cluster, another node's) would send healthy entries to the DLQ.
+                claim = not self.claimed
                 delay = compute_backoff(failures, max_backoff=self.settings.backoff_max_s)
                 log.warning("shard %d: redis down (%s), retry in %.2fs", self.shard, e, delay)
                 failures += 1
@@ -132,9 +142,15 @@ class ShardRunner:
         await self.process(entries, claimed=False)
         return True
 
-    async def sync(self) -> None:
-        """Take over everything pending and process all delivered entries after ckpt."""
-        await self.claim_pending()
+    async def sync(self, *, claim: bool = True) -> None:
+        """Take over everything pending (when ``claim``), process all delivered after ckpt.
+
+        Entries are read from the stream by ID, whoever they are pending to, and
+        the commit acknowledges them all: the claim only moves them to this
+        consumer and counts one more delivery (see ``over_delivered``).
+        """
+        if claim:
+            await self.claim_pending()
         last = await self.last_delivered()
         self.ckpt = await self.get_ckpt()
         while last is not None and (self.ckpt is None or id_key(self.ckpt) < id_key(last)):
@@ -156,6 +172,7 @@ class ShardRunner:
             )
             if cursor in ("0-0", b"0-0"):
                 break
+        self.claimed = True
         await self.forget_idle_consumers()
 
     async def forget_idle_consumers(self) -> None:

@@ -17,8 +17,6 @@ import time
 from contextlib import suppress
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from services.worker import shares
 from services.worker.scripts import Scripts
 from services.worker.shard import Lease, ShardRunner
@@ -26,7 +24,7 @@ from shared import keys
 from shared.deployment import ensure_deployment
 from shared.keys import GROUP, ShardKeys
 from shared.settings import Settings
-from shared.store import UNAVAILABLE
+from shared.store import UNAVAILABLE, Client
 
 log = logging.getLogger("txflow.worker")
 EAGER_TICK_S = 0.25
@@ -40,7 +38,7 @@ class Worker:
     def __init__(
         self,
         settings: Settings,
-        client: aioredis.Redis,
+        client: Client,
         worker_id: str | None = None,
         *,
         burst: bool = False,
@@ -74,6 +72,11 @@ class Worker:
                     await self.tick()
                 except UNAVAILABLE as e:
                     log.warning("worker %s: redis unavailable (%s)", self.id, e)
+                except Exception:
+                    # While a cluster node goes down, redis-py's cluster client can fail
+                    # a command with an internal error (AttributeError, RuntimeError on a
+                    # closed transport); the next tick starts afresh, leases stay fenced.
+                    log.exception("worker %s: tick failed", self.id)
                 if self.burst and self.drained and not self.runners:
                     break
                 await self.pause()
@@ -92,9 +95,11 @@ class Worker:
         waits[0].cancel()
 
     async def tick(self) -> None:
-        live = await self.scripts.heartbeat(keys=[keys.WORKERS], args=[self.id, self.ttl_ms])
         await self.forget_finished()
+        # Leases first: on a cluster, the node holding txflow:workers may be the
+        # one that is down, and the shards on the other nodes must keep going.
         await self.renew()
+        live = await self.scripts.heartbeat(keys=[keys.WORKERS], args=[self.id, self.ttl_ms])
         target = shares.target_share(self.settings.shards, len(live))
         free = await self.free_shards() - self.drained
         moves = shares.plan(set(self.runners), free, target, self.order)
@@ -117,27 +122,37 @@ class Worker:
                 await self.release(shard)
                 if self.burst:
                     self.drained.add(shard)
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("shard %d runner failed", shard, exc_info=task.exception())
 
     async def renew(self) -> None:
+        """Extend every lease we hold; a lease found lost stops its runner at once.
+
+        One script call per lease, all at once: a cluster pipeline cannot run
+        scripts, and a cluster node that is down must not keep the shards on
+        the other nodes from being renewed. A lease whose renewal failed keeps
+        its old deadline: its runner stops committing when that passes.
+        """
         if not self.runners:
             return
         sent = time.monotonic()
         shards = list(self.runners)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shard in shards:
-                lease = ShardKeys(shard).lease
-                await self.scripts.renew(keys=[lease], args=[self.id, self.ttl_ms], client=pipe)
-            renewed = await pipe.execute()
+        calls = (self.scripts.renew(keys=[ShardKeys(s).lease], args=[self.id, self.ttl_ms])
+                 for s in shards)  # fmt: skip
+        renewed = await asyncio.gather(*calls, return_exceptions=True)
         for shard, ok in zip(shards, renewed, strict=True):
             runner, task = self.runners[shard]
-            if ok:
+            if isinstance(ok, BaseException):
+                log.warning("worker %s could not renew shard %d: %r", self.id, shard, ok)
+            elif ok:
                 runner.lease.valid_until = sent + self.ttl_ms / 1000
             else:
                 log.warning("worker %s lost shard %d", self.id, shard)
                 task.cancel()  # stop touching it at once; the commit is fenced anyway
                 del self.runners[shard]
+        errors = [
+            e for e in renewed if isinstance(e, BaseException) and not isinstance(e, UNAVAILABLE)
+        ]
+        if errors:
+            raise errors[0]
 
     async def free_shards(self) -> set[int]:
         candidates = [s for s in range(self.settings.shards) if s not in self.runners]
@@ -165,8 +180,12 @@ class Worker:
         """Let the runner commit its batch, then give the lease up for the next owner."""
         runner, task = self.runners.pop(shard)
         runner.stop()
-        with suppress(asyncio.CancelledError):
-            await task
+        # A runner that failed is logged, never re-raised: the lease must still go,
+        # and the worker must live on (redis-py's cluster client can fail a command
+        # with an internal error, not a ConnectionError, while a node goes down).
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            log.error("shard %d runner failed", shard, exc_info=task.exception())
         k = ShardKeys(shard)
         with suppress(*UNAVAILABLE):
             await self.scripts.release(keys=[k.lease], args=[self.id])

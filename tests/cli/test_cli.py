@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -134,8 +135,10 @@ def test_status_lists_every_shard_and_json_is_machine_readable(redis_url: str) -
     snap = json.loads(done.stdout)
     assert [r["shard"] for r in snap["shards"]] == [0, 1, 2, 3]
     assert all(r["owner"] is None and r["dlq"] == 0 for r in snap["shards"])
-    table = txflow("status", env={"REDIS_URL": redis_url})
-    assert table.returncode == 0 and "shards" in table.stdout
+    server = urlsplit(redis_url).netloc  # one Redis: every shard is on it
+    assert {r["node"] for r in snap["shards"]} == {server}
+    table = txflow("status", env={"REDIS_URL": redis_url, "COLUMNS": "160"})
+    assert table.returncode == 0 and "shards" in table.stdout and server in table.stdout
 
 
 def test_load_posts_a_workload_and_reports_what_was_applied(tmp_path: Path) -> None:

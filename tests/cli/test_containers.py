@@ -16,9 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 import yaml
 
-from services.cli.redis_process import free_port
+from services.cli.redis_process import RedisProcess, free_port
 from tests.stack import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +114,66 @@ def test_the_worker_command_heartbeats_and_its_health_check_passes(
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
+
+
+@pytest.fixture(scope="module")
+def cluster_compose() -> dict[str, object]:
+    doc = yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+NODES = ("redis-1", "redis-2", "redis-3")
+
+
+def test_cluster_compose_has_three_aof_always_nodes_a_one_shot_create_and_cluster_services(
+    cluster_compose: dict,  # type: ignore[type-arg]
+    compose: dict,  # type: ignore[type-arg]
+) -> None:
+    services = cluster_compose["services"]
+    assert set(services) == {*NODES, "cluster-create", "ingest", "worker"}
+    for node in NODES:
+        command = services[node]["command"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        assert command[command.index("--appendfsync") + 1] == "always"
+        assert command[command.index("--cluster-announce-hostname") + 1] == node
+        assert services[node]["volumes"] == [f"{node}:/data"] and node in cluster_compose["volumes"]
+        assert services[node]["healthcheck"]["test"]
+    create = services["cluster-create"]
+    assert create["restart"] == "no"
+    assert {n: c["condition"] for n, c in create["depends_on"].items()} == dict.fromkeys(
+        NODES, "service_healthy"
+    )
+    script = create["command"][-1]
+    assert "--cluster-replicas 0" in script and all(n in script for n in NODES)
+    for name in ("ingest", "worker"):
+        service = services[name]
+        assert service["environment"]["TXFLOW_REDIS_CLUSTER"] == "1"
+        assert service["environment"]["REDIS_URL"].startswith("redis://redis-")
+        condition = service["depends_on"]["cluster-create"]["condition"]
+        assert condition == "service_completed_successfully"
+        # the very commands and health checks the single-Redis compose file runs (tested above)
+        assert service["command"] == compose["services"][name]["command"]
+        assert service["healthcheck"] == compose["services"][name]["healthcheck"]
+
+
+@pytest.mark.redis  # starts servers: rerun on the embedded one too
+@pytest.mark.parametrize("node", NODES)
+def test_each_cluster_nodes_command_starts_a_cluster_node_here(
+    cluster_compose: dict,  # type: ignore[type-arg]
+    node: str,
+    tmp_path: Path,
+) -> None:
+    command = cluster_compose["services"][node]["command"]
+    assert command[0] == "redis-server"
+    # The compose options come after RedisProcess's own and win over them.
+    server = RedisProcess(tmp_path, extra=[*command[1:], "--cluster-port", str(free_port())])
+    server.start()
+    try:
+        client = redis.Redis(port=server.port, decode_responses=True)
+        assert client.info("cluster")["cluster_enabled"] == 1
+        assert client.config_get("appendfsync") == {"appendfsync": "always"}
+        assert client.config_get("cluster-announce-hostname")["cluster-announce-hostname"] == node
+        client.close()
+    finally:
+        server.stop()

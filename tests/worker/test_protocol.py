@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -36,7 +37,7 @@ def settings(redis_url: str, **overrides: object) -> Settings:
 
 
 async def runner_for(
-    redis_url: str, shard: int, worker_id: str
+    redis_url: str, shard: int, worker_id: str, **overrides: object
 ) -> tuple[ShardRunner, aioredis.Redis]:
     """A runner that owns ``shard`` through the real acquire script."""
     aclient = aioredis.Redis.from_url(redis_url, decode_responses=True)
@@ -45,7 +46,9 @@ async def runner_for(
     token = await scripts.acquire(keys=[k.lease, k.epoch], args=[worker_id, 10_000])
     assert token is not None
     lease = Lease(shard, int(token), time.monotonic() + 10)
-    return ShardRunner(aclient, scripts, settings(redis_url), worker_id, lease, burst=True), aclient
+    runner = ShardRunner(aclient, scripts, settings(redis_url, **overrides), worker_id, lease,
+                         burst=True)  # fmt: skip
+    return runner, aclient
 
 
 async def test_a_fenced_runner_writes_nothing(client: redis.Redis, redis_url: str) -> None:
@@ -64,6 +67,57 @@ async def test_a_fenced_runner_writes_nothing(client: redis.Redis, redis_url: st
     assert [o["t"] for o in outcomes(client)] == ["1"]
     await aclient.aclose()
     await aclient2.aclose()
+
+
+async def test_a_commit_resent_after_a_lost_reply_leaves_no_stale_cache(
+    client: redis.Redis, redis_url: str
+) -> None:
+    # redis-py re-sends a command whose connection broke (its retry policy): a
+    # commit that ran, but whose reply was lost, runs again and answers 'gap'
+    # (ckpt moved on). The batch is committed although the runner was told
+    # otherwise, so its cache, which lacks the batch, must not be trusted.
+    shard = shard_of("a", SHARDS)
+    runner, aclient = await runner_for(redis_url, shard, "owner")
+    commit = runner.scripts.commit
+
+    async def sent_twice(keys: list[str], args: list[object]) -> object:
+        await commit(keys=keys, args=args)  # this reply is "lost"
+        return await commit(keys=keys, args=args)
+
+    runner.scripts = dataclasses.replace(runner.scripts, commit=sent_twice)  # type: ignore[arg-type]
+    append(client, [deposit("a", "1", 100)])
+    await runner.run()
+    runner.scripts = dataclasses.replace(runner.scripts, commit=commit)
+    append(client, [deposit("a", "2", 50)])
+    await runner.run()
+    assert [(o["t"], o["o"]) for o in outcomes(client)] == [("1", "applied"), ("2", "applied")]
+    assert account(client, "a") == Account(150, 0, False)
+    await aclient.aclose()
+
+
+async def test_losing_redis_mid_sync_does_not_count_deliveries_again(
+    client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An entry read by a worker that died: the next owner claims it once (2
+    # deliveries). Its syncs then fail three times after the claim; claiming
+    # again each time would count 5 deliveries and dead-letter a healthy entry.
+    shard = shard_of("a", SHARDS)
+    append(client, [deposit("a", "1", 10)])
+    client.xreadgroup(GROUP, "dead", {ShardKeys(shard).inbox: ">"}, count=1)
+    runner, aclient = await runner_for(redis_url, shard, "owner", max_deliveries=2)
+    real, failures = runner.last_delivered, [redis.ConnectionError("lost")] * 3
+
+    async def flaky() -> str | None:
+        if failures:
+            raise failures.pop()
+        return await real()
+
+    monkeypatch.setattr(runner, "last_delivered", flaky)
+    await runner.run()
+    assert not failures, "the syncs did fail"
+    assert [(o["t"], o["o"]) for o in outcomes(client)] == [("1", "applied")]
+    assert account(client, "a") == Account(10, 0, False)
+    await aclient.aclose()
 
 
 async def test_entries_stolen_by_another_consumer_are_claimed_not_skipped(

@@ -1,0 +1,40 @@
+"""A shard runner that fails unexpectedly costs its shard a release, never the worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from services.worker.shard import ShardRunner
+from services.worker.worker import Worker
+from shared.keys import shard_keys
+from shared.settings import Settings
+from tests.worker.support import SHARDS, init
+
+
+async def test_a_failed_runner_is_logged_and_its_shard_released_and_taken_again(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    init(client)
+
+    async def fail(self: ShardRunner) -> None:
+        raise RuntimeError("an error no runner expects")
+
+    monkeypatch.setattr(ShardRunner, "run", fail)
+    settings = Settings(redis_url=redis_url, shards=SHARDS, block_ms=50)  # type: ignore[call-arg]
+    aclient = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    worker = Worker(settings, aclient, "w1")
+    try:
+        await worker.tick()  # takes every shard; every runner fails at once
+        await asyncio.wait([task for _, task in worker.runners.values()])
+        await worker.tick()  # releases them (logging why), then takes them again
+        assert "runner failed" in caplog.text and "an error no runner expects" in caplog.text
+        assert [client.get(k.epoch) for k in shard_keys(SHARDS)] == [b"2"] * SHARDS
+    finally:
+        await worker.shutdown()
+        await aclient.aclose()
+    client.close()
