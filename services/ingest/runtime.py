@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-
 from services.ingest.appender import Appender
 from services.ingest.backpressure import LagMonitor
 from services.ingest.intake import Intake

@@ -32,7 +32,9 @@ from services.worker.accounts import Account
 from services.worker.ledger import MemoryLedger
 from shared import keys
 from shared.model import Outcome, Tx
+from shared.settings import Settings
 from shared.sharding import shard_of
+from shared.store import connect_sync
 
 
 @dataclass
@@ -121,15 +123,18 @@ class Loader(threading.Thread):
 class LeaseSampler(threading.Thread):
     """Samples every shard's (owner, epoch) while a scenario runs."""
 
-    def __init__(self, redis_url: str, shards: int, every_s: float = 0.05) -> None:
+    def __init__(self, redis_url: str, shards: int, every_s: float = 0.05,
+                 *, cluster: bool = False) -> None:  # fmt: skip
         super().__init__(daemon=True)
         self.url, self.shards, self.every_s = redis_url, shards, every_s
+        self.cluster = cluster
         self.owners: dict[tuple[int, int], set[str]] = defaultdict(set)  # (shard, epoch) → owners
         self.samples = 0
         self._done = threading.Event()
 
     def run(self) -> None:
-        client = redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=1)
+        settings = Settings(redis_url=self.url, redis_cluster=self.cluster)  # type: ignore[call-arg]
+        client = connect_sync(settings, decode_responses=True, socket_timeout=1)
         every = keys.shard_keys(self.shards)
         while not self._done.wait(self.every_s):
             try:
@@ -138,7 +143,7 @@ class LeaseSampler(threading.Thread):
                     pipe.get(k.lease)
                     pipe.get(k.epoch)
                 replies = pipe.execute()
-            except redis.RedisError:
+            except (redis.RedisError, redis.RedisClusterException):
                 continue  # Redis itself may be the fault being injected
             for i, k in enumerate(every):
                 owner, epoch = replies[2 * i], replies[2 * i + 1]
