@@ -1,9 +1,10 @@
-"""Request bodies: read once under a size limit, parsed with orjson, validated with pydantic.
+"""Request bodies: read once under a size limit, parsed with orjson, validated.
 
 FastAPI's generic body parsing is bypassed on purpose: one ``orjson.loads`` and
-one ``TransactionIn.model_validate`` per item is the cheapest correct path, and
-a batch must report *every* invalid item by its index before anything is
-appended.
+one ``from_wire`` per item is the cheapest correct path, and a batch must
+report *every* invalid item by its index before anything is appended. An item
+``from_wire`` does not take goes through ``TransactionIn``, whose errors are
+the ones answered: what is accepted, and every error message, are pydantic's.
 """
 
 from __future__ import annotations
@@ -13,43 +14,58 @@ from typing import Any
 import orjson
 from fastapi import Request
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from services.ingest import problems
-from shared.model import TransactionIn
+from shared.model import TransactionIn, Tx, from_wire
 
 NDJSON = "application/x-ndjson"
 
 
 async def read(request: Request, limit: int) -> bytes:
-    """The whole body, or ``413`` as soon as it is known to exceed ``limit`` bytes.
+    """The whole body of ``request``, or ``413`` (see ``receive``)."""
+    return await receive(request.receive, request.headers.get("content-length"), limit)
 
-    A declared ``Content-Length`` is checked before reading anything; a chunked
-    body is counted as it arrives and abandoned past the limit.
+
+async def receive(channel: Receive, content_length: str | None, limit: int) -> bytes:
+    """The whole body from an ASGI ``channel``, or ``413`` once it is known to exceed ``limit``.
+
+    A declared ``content_length`` is checked before reading anything; a chunked
+    body is counted as it arrives and abandoned past the limit. Raises
+    Starlette's ``ClientDisconnect`` when the client goes away first.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
         raise problems.too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await channel()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise problems.too_large(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-def one(body: bytes) -> TransactionIn:
+def one(body: bytes) -> Tx:
     """One transaction (a JSON object), or ``422`` saying what is wrong with it."""
     doc = _loads(body)
+    tx = from_wire(doc)
+    if tx is not None:
+        return tx
     try:
-        return TransactionIn.model_validate(doc)
+        return TransactionIn.model_validate(doc).to_tx()
     except ValidationError as e:
         errors = _errors(e, ["body"])
         raise problems.invalid(_summary(errors), errors) from None
 
 
-def many(body: bytes, content_type: str, max_batch: int) -> list[TransactionIn]:
+def many(body: bytes, content_type: str, max_batch: int) -> list[Tx]:
     """A batch (JSON array, or NDJSON), all valid, or ``422`` naming every invalid index."""
     docs = _lines(body) if content_type.startswith(NDJSON) else _array(body)
     if len(docs) > max_batch:
@@ -57,7 +73,7 @@ def many(body: bytes, content_type: str, max_batch: int) -> list[TransactionIn]:
             f"a batch holds at most {max_batch} transactions; this one has {len(docs)}",
             [{"loc": ["body"], "msg": f"more than {max_batch} items", "type": "too_long"}],
         )
-    txs: list[TransactionIn] = []
+    txs: list[Tx] = []
     errors: list[dict[str, Any]] = []
     bad: list[int] = []
     for index, doc in enumerate(docs):
@@ -81,14 +97,17 @@ class _Unparsable:
         self.reason = reason
 
 
-def _item(index: int, doc: Any, errors: list[dict[str, Any]]) -> TransactionIn | None:
+def _item(index: int, doc: Any, errors: list[dict[str, Any]]) -> Tx | None:
     """Item ``index`` of a batch, or ``None`` with its errors appended to ``errors``."""
+    tx = from_wire(doc)
+    if tx is not None:
+        return tx
     if isinstance(doc, _Unparsable):
         msg = f"not valid JSON: {doc.reason}"
         errors.append({"index": index, "loc": ["body", index], "msg": msg, "type": "json_invalid"})
         return None
     try:
-        return TransactionIn.model_validate(doc)
+        return TransactionIn.model_validate(doc).to_tx()
     except ValidationError as e:
         errors.extend({"index": index, **error} for error in _errors(e, ["body", index]))
         return None

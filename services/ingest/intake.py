@@ -10,7 +10,7 @@ from services.ingest import problems
 from services.ingest.appender import Appender
 from services.ingest.backpressure import LagMonitor
 from shared import keys
-from shared.model import TransactionIn
+from shared.model import Tx
 from shared.sharding import shard_of
 
 Receipt = dict[str, Any]
@@ -33,8 +33,9 @@ class Intake:
         self._monitor = monitor
         self._on_accepted = on_accepted
 
-    async def accept(self, txs: Sequence[TransactionIn]) -> list[Receipt]:
-        """Append ``txs`` in order; one receipt each once Redis has answered.
+    async def accept(self, txs: Sequence[Tx]) -> list[Receipt]:
+        """Append ``txs`` in order, stamped with the time of acceptance; one receipt
+        each once Redis has answered.
 
         All or nothing at the door: when any of their shards is over its lag
         limit, nothing is appended and ``429`` is raised.
@@ -46,7 +47,7 @@ class Intake:
         accepted_at = time.time_ns() // 1_000_000
         inboxes = self._inboxes
         entries = [
-            (inboxes[shard], tx.to_tx(accepted_at).encode())
+            (inboxes[shard], tx._replace(accepted_at=accepted_at).encode())
             for tx, shard in zip(txs, shards, strict=True)
         ]
         ids = await self._appender.append(entries)
