@@ -45,6 +45,23 @@ class Metrics:
             registry=r,
         )
         self.lag = Gauge("txflow_shard_lag", "Undelivered + pending entries", ["shard"], registry=r)
+        self._answers: dict[tuple[str, str, int], Counter] = {}
+
+    def count_request(self, route: str, method: str, status: int) -> None:
+        """One HTTP answer of ``route`` (a template), ``method`` and ``status``.
+
+        Each label set's counter is looked up once and kept, off
+        prometheus-client's locked lookup.
+        """
+        key = (route, method, status)
+        counter = self._answers.get(key)
+        if counter is None:
+            counter = self._answers[key] = self.requests.labels(route, method, str(status))
+        counter.inc()
+        if status == 422:
+            self.invalid.inc()
+        elif status == 429:
+            self.throttled.inc()
 
     def observe_pipeline(self, entries: int, seconds: float) -> None:
         self.pipeline_entries.observe(entries)
@@ -65,14 +82,12 @@ class RequestMetrics:
     """ASGI middleware counting HTTP answers by route template, method and status.
 
     Label values are bounded: the route is a template (or ``<unmatched>``) and
-    an unknown method is counted as ``OTHER``. Each label set's counter is
-    looked up once and kept, off prometheus-client's locked lookup.
+    an unknown method is counted as ``OTHER``.
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self._counters: dict[tuple[str, str, int], Counter] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,12 +109,4 @@ class RequestMetrics:
     def count(self, scope: Scope, status: int) -> None:
         route = getattr(scope.get("route"), "path", "<unmatched>")
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        key = (route, method, status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = self.metrics.requests.labels(route, method, str(status))
-        counter.inc()
-        if status == 422:
-            self.metrics.invalid.inc()
-        elif status == 429:
-            self.metrics.throttled.inc()
+        self.metrics.count_request(route, method, status)

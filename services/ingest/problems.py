@@ -86,6 +86,16 @@ def unavailable(detail: str) -> Problem:
     return Problem(503, detail, type=UNAVAILABLE_TYPE, title="Store unavailable", headers=headers)
 
 
+STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, *UNAVAILABLE)
+"""What Redis being unreachable raises: answered 503 (``store_unavailable``), never 500."""
+
+
+def store_unavailable(exc: Exception) -> Problem:
+    """The 503 answering ``exc`` (one of ``STORE_ERRORS``), logged once per request."""
+    log.warning("Redis unavailable: %s", exc)
+    return unavailable("Redis is unavailable; retry with the same ids")
+
+
 def unauthorized() -> Problem:
     headers = {"WWW-Authenticate": "Bearer"}
     return Problem(
@@ -128,12 +138,16 @@ async def _http(_: Request, exc: Exception) -> Response:
 
 
 async def _store_unavailable(_: Request, exc: Exception) -> Response:
-    log.warning("Redis unavailable: %s", exc)
-    return unavailable("Redis is unavailable; retry with the same ids").response()
+    return store_unavailable(exc).response()
+
+
+def internal() -> Problem:
+    """500: a bug or a Redis error that is not about reaching it (the exception is logged)."""
+    return Problem(500, "an unexpected error occurred")
 
 
 async def _internal(_: Request, exc: Exception) -> Response:
-    return Problem(500, "an unexpected error occurred").response()
+    return internal().response()
 
 
 def install(app: FastAPI) -> None:
@@ -141,6 +155,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(HTTPException, _http)
-    for store_error in (StoreUnavailable, *UNAVAILABLE):
+    for store_error in STORE_ERRORS:
         app.add_exception_handler(store_error, _store_unavailable)
     app.add_exception_handler(Exception, _internal)

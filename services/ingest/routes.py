@@ -38,7 +38,12 @@ def _json(doc: Any, status: int = 200) -> Response:
 
 
 async def post_transaction(request: Request) -> Response:
-    """Accept one transaction: ``202`` with its receipt once Redis has appended it."""
+    """Accept one transaction: ``202`` with its receipt once Redis has appended it.
+
+    While the service runs, ``fastpath.FastPath`` answers these requests before
+    they reach FastAPI, the same way; this route is what ``/openapi.json``
+    describes, and what answers when the fast path steps aside.
+    """
     runtime = runtime_of(request)
     tx = body.one(await body.read(request, runtime.settings.max_body_bytes))
     (receipt,) = await runtime.intake.accept([tx])

@@ -1,8 +1,9 @@
 """In-process ingest apps against the harness's Redis.
 
 ``serve(settings)`` runs the app's lifespan (``httpx.ASGITransport`` does not)
-and yields an ``Api``: an HTTP client on the app, a Redis client on the same
-server, and the app's runtime for white-box assertions.
+and yields an ``Api``: an HTTP client on the app (the fast path in front of
+FastAPI, as served), a Redis client on the same server, and the app's runtime
+for white-box assertions.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from fastapi import FastAPI
 
 from services.ingest.app import create_app
+from services.ingest.fastpath import FastPath
 from services.ingest.runtime import Runtime
 from shared.keys import ShardKeys
 from shared.model import Tx
@@ -39,14 +40,14 @@ def make_settings(redis_url: str, **overrides: Any) -> Settings:
 
 @dataclass
 class Api:
-    app: FastAPI
+    app: FastPath
     http: httpx.AsyncClient
     redis: aioredis.Redis
     settings: Settings
 
     @property
     def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
+        runtime: Runtime = self.app.fastapi.state.runtime
         return runtime
 
     async def entries(self, shard: int) -> list[tuple[str, Tx]]:
@@ -61,7 +62,7 @@ class Api:
 @asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[Api]:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with app.fastapi.router.lifespan_context(app.fastapi):
         transport = httpx.ASGITransport(app=app)
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://ingest") as http,
