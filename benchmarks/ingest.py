@@ -52,6 +52,7 @@ import psutil
 import redis
 from fastapi import FastAPI, Request, Response
 
+from services.cli.probe import wait_until_up
 from services.cli.redis_process import RedisProcess, free_port
 from services.cli.workload import generate
 from shared.keys import ShardKeys
@@ -305,23 +306,12 @@ def start_servers(tmp: Path) -> Servers:
     servers = Servers(
         server, ingest, bare, f"http://127.0.0.1:{ingest_port}", f"http://127.0.0.1:{bare_port}"
     )
-    for url, proc in ((servers.ingest_url, ingest), (servers.bare_url, bare)):
-        wait_healthy(url, proc)
+    for url, name, proc in (
+        (servers.ingest_url, "ingest", ingest),
+        (servers.bare_url, "bare", bare),
+    ):
+        wait_until_up(f"{url}/healthz", watch={name: proc})
     return servers
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} not healthy within {timeout} s")
 
 
 def cpu_s(pid: int) -> float:

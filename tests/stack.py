@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis
 
+from services.cli.probe import wait_until_up
 from services.cli.redis_process import free_port
 from services.cli.workload import generate
 from shared import keys
@@ -71,16 +71,12 @@ class Stack:
 
     def start_ingest(self) -> str:
         port = free_port()
-        self.spawn("ingest", "-m", "services.ingest", "--host", "127.0.0.1", "--port", str(port))
+        proc = self.spawn(
+            "ingest", "-m", "services.ingest", "--host", "127.0.0.1", "--port", str(port)
+        )
         self.api = f"http://127.0.0.1:{port}"
-        wait_for(self._healthy, 30, "ingest /healthz")
+        wait_until_up(f"{self.api}/healthz", watch={"ingest": proc}, timeout=30)
         return self.api
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.api}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def start_worker(self, worker_id: str, redis_url: str | None = None) -> subprocess.Popen[bytes]:
         """A worker; ``redis_url`` lets it reach Redis another way (through a proxy)."""

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import httpx
-
+from services.cli.probe import wait_until_up
 from services.cli.redis_process import RedisProcess
 from shared.errors import ConfigError
 from shared.settings import Settings
@@ -65,7 +64,8 @@ class LocalStack:
         self._spawn("ingest", "services.ingest", "--host", self.host, "--port", str(self.port))
         for n in range(1, self.workers + 1):
             self._spawn(f"worker-{n}", "services.worker")
-        self._wait_ready(timeout)
+        # Ready, not just alive: Redis answers and the deployment is set up.
+        wait_until_up(f"{self.api}/readyz", watch=self.children, timeout=timeout, every=0.1)
         return self
 
     def _env(self) -> dict[str, str]:
@@ -97,20 +97,6 @@ class LocalStack:
         assert self.sink is not None
         for raw in stream:
             self.sink(name, raw.decode(errors="replace").rstrip())
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, proc in self.children.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with status {proc.returncode}")
-            try:
-                if httpx.get(f"{self.api}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"ingest not ready at {self.api} after {timeout:.0f}s")
 
     def exited(self) -> list[tuple[str, int]]:
         """Children that exited on their own since the last call: (name, status)."""

@@ -6,13 +6,13 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
+from services.cli.probe import wait_until_up
 from services.cli.redis_process import free_port
 from services.ingest.__main__ import main
 from shared import keys
@@ -22,19 +22,6 @@ from shared.sharding import shard_of
 from tests.ingest.conftest import deposit
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], base: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the service exited during start-up"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"no healthy answer from {base} within {timeout} s")
 
 
 def test_service_process_accepts_a_transaction_and_stops_cleanly(redis_url: str) -> None:
@@ -50,7 +37,7 @@ def test_service_process_accepts_a_transaction_and_stops_cleanly(redis_url: str)
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_healthy(proc, base)
+        wait_until_up(f"{base}/healthz", watch={"ingest": proc}, timeout=30)
         response = httpx.post(f"{base}/v1/transactions", json=deposit("t1", "alice"), timeout=5)
         assert response.status_code == 202
         client = redis.Redis.from_url(redis_url)
