@@ -45,6 +45,7 @@ from services.cli.redis_process import RedisProcess, free_port
 from services.cli.stack import LocalStack
 from shared import keys
 from shared.model import Tx
+from shared.outcomes import unpack
 
 LANES = 2
 SEED = 21
@@ -80,7 +81,7 @@ def outcomes_since(client: redis.Redis, since_ms: int) -> Found:
             rows: Any = client.xrange(k.outbox, start, "+", count=10_000)
             if not rows:
                 break
-            found += [(int(i.split(b"-")[0]), orjson.loads(f[b"d"])) for i, f in rows]
+            found += [(int(i.split(b"-")[0]), doc) for i, f in rows for doc in unpack(f)]
             start = "(" + rows[-1][0].decode()
     return found
 

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psutil
 import redis
 
@@ -42,6 +41,7 @@ from benchmarks.worker import (
 from services.cli.redis_process import RedisProcess
 from shared import keys
 from shared.model import Tx, TxType
+from shared.outcomes import unpack
 from shared.settings import Settings
 
 SEED = 5
@@ -134,9 +134,9 @@ def outcome_summary(client: redis.Redis) -> tuple[int, float, dict[str, int]]:
     mix: Counter[str] = Counter()
     for k in keys.shard_keys(SHARDS):
         for entry_id, fields in read_stream(client, k.outbox):
-            commit_ms.append(int(entry_id.split(b"-")[0]))
-            doc = orjson.loads(fields[b"d"])
-            mix[doc["o"] if doc["o"] != "rejected" else f"rejected: {doc.get('r')}"] += 1
+            for doc in unpack(fields):
+                commit_ms.append(int(entry_id.split(b"-")[0]))
+                mix[doc["o"] if doc["o"] != "rejected" else f"rejected: {doc.get('r')}"] += 1
     return len(commit_ms), steady_rate(commit_ms), dict(mix.most_common())
 
 

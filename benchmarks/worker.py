@@ -41,7 +41,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psutil
 import redis
 import redis.asyncio as aioredis
@@ -51,6 +50,7 @@ from shared import keys
 from shared.deployment import ensure_deployment
 from shared.keys import GROUP
 from shared.model import Tx, TxType
+from shared.outcomes import unpack
 from shared.sharding import shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,15 +148,21 @@ def fill(client: redis.Redis, url: str, rows: list[Row]) -> None:
 
 
 def outcome_count(client: redis.Redis, shards: int = SHARDS) -> int:
-    return sum(int(client.xlen(k.outbox)) for k in keys.shard_keys(shards))
+    """Entries read and acknowledged: each has its outcome, committed in the same script."""
+    done = 0
+    for k in keys.shard_keys(shards):
+        for group in client.xinfo_groups(k.inbox):
+            done += int(group["entries-read"] or 0) - int(group["pending"])
+    return done
 
 
 def outcomes(client: redis.Redis, shards: int = SHARDS) -> list[tuple[int, dict[str, Any]]]:
     """Every outcome as (commit ms, payload): the ms part of its ``:out`` entry ID."""
     return [
-        (int(entry_id.split(b"-")[0]), orjson.loads(fields[b"d"]))
+        (int(entry_id.split(b"-")[0]), doc)
         for k in keys.shard_keys(shards)
         for entry_id, fields in read_stream(client, k.outbox)
+        for doc in unpack(fields)
     ]
 
 

@@ -36,6 +36,8 @@ class TxType(StrEnum):
 
 
 _TYPES = {t.value: t for t in TxType}
+_MOVES_MONEY = {t: t.moves_money for t in TxType}
+_new = tuple.__new__  # NamedTuple's constructor is a Python function; this is C
 
 
 class Outcome(StrEnum):
@@ -196,23 +198,20 @@ class Tx(NamedTuple):
         """Inverse of ``encode``; raises ``InvalidInput`` for anything malformed."""
         try:
             doc = orjson.loads(data)
-            amount = doc.get("m")
+            kind, amount, ref = _TYPES[doc["y"]], doc.get("m"), doc.get("r")
             if amount is not None and (type(amount) is not int or not 0 < amount <= MAX_UNITS):
                 raise InvalidInput(f"amount {amount!r} is not a positive integer of units")
-            kind = _TYPES[doc["y"]]
-            ref = doc.get("r")
-            check_fields(kind, amount is not None, ref is not None)
+            moves_money = _MOVES_MONEY[kind]
+            if (amount is not None) is not moves_money or (ref is not None) is moves_money:
+                check_fields(kind, amount is not None, ref is not None)  # raises, saying why
             accepted_at = doc.get("at", 0)
             if type(accepted_at) is not int:
                 raise InvalidInput("accepted_at is not an integer")
-            return cls(
-                check_id("account_id", doc["a"]),
-                check_id("tx_id", doc["t"]),
-                kind,
-                amount,
-                None if ref is None else check_id("ref_tx_id", ref),
-                accepted_at,
-            )
+            account_id = check_id("account_id", doc["a"])
+            tx_id = check_id("tx_id", doc["t"])
+            if ref is not None:
+                ref = check_id("ref_tx_id", ref)
+            return _new(cls, (account_id, tx_id, kind, amount, ref, accepted_at))
         except InvalidInput:
             raise
         except Exception as e:  # anything malformed: JSON, keys, types

@@ -10,11 +10,11 @@ from collections import Counter
 from typing import Any
 
 import httpx
-import orjson
 
 from services.cli import workload
 from services.cli.poster import Poster
 from shared import keys
+from shared.outcomes import unpack
 from shared.store import SyncClient
 
 
@@ -82,11 +82,12 @@ def outcomes(client: SyncClient, since_ms: int) -> dict[str, Any]:
     for k in keys.shard_keys(int(client.hget(keys.META, "shards") or 0)):
         rows: Any = client.xrange(k.outbox, min=f"{since_ms}-0")
         for out_id, fields in rows:
-            doc = orjson.loads(fields["d"])
-            if doc.get("at", 0) < since_ms:
-                continue
-            latencies.append(int(str(out_id).split("-")[0]) - doc["at"])
-            counted[doc["o"] if doc["o"] != "rejected" else f"rejected: {doc.get('r')}"] += 1
+            committed_ms = int(str(out_id).split("-")[0])
+            for doc in unpack(fields):
+                if doc.get("at", 0) < since_ms:
+                    continue
+                latencies.append(committed_ms - doc["at"])
+                counted[doc["o"] if doc["o"] != "rejected" else f"rejected: {doc.get('r')}"] += 1
     if len(latencies) < 2:
         return {}
     cuts = statistics.quantiles(latencies, n=100)

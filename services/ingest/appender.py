@@ -34,9 +34,8 @@ import time
 from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ResponseError
 
+from shared import resp
 from shared.errors import StoreUnavailable
 from shared.store import UNAVAILABLE, Client
 
@@ -148,17 +147,7 @@ class Appender:
         if packed is None:
             return await self._send_to_nodes(entries)
         assert isinstance(self._client, aioredis.Redis)
-        pool = self._client.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await connection.send_packed_command(packed)
-            return [await _reply(connection) for _ in range(len(entries))]
-        except BaseException:
-            # Replies may be left unread: this socket must never serve anyone again.
-            await connection.disconnect()
-            raise
-        finally:
-            await pool.release(connection)
+        return await resp.send(self._client, packed, len(entries))
 
     async def _send_to_nodes(self, entries: list[Entry]) -> list[object]:
         """On a cluster: redis-py's pipeline, which sends each node its entries (in
@@ -167,14 +156,6 @@ class Appender:
         for key, data in entries:
             pipe.execute_command("XADD", key, "*", "d", data)
         return await pipe.execute(raise_on_error=False)
-
-
-async def _reply(connection: AbstractConnection) -> object:
-    """One reply: a stream ID, or the error Redis answered for that command."""
-    try:
-        return await connection.read_response()
-    except ResponseError as e:
-        return e
 
 
 def _resolve(batch: list[_Pending], replies: list[object]) -> None:

@@ -46,6 +46,10 @@ class TxRecord(NamedTuple):
     ref_tx_id: str | None = None
 
 
+# NamedTuple's own constructor is a Python function; tuple.__new__ builds the
+# same object in C, ~0.3 µs less for each of the records made per transaction.
+_new = tuple.__new__
+
 _STATE_OF = {
     Outcome.APPLIED: TxState.APPLIED,
     Outcome.REJECTED: TxState.REJECTED,
@@ -55,13 +59,11 @@ _STATE_OF = {
 
 def record_of(tx: Tx, outcome: Outcome, reason: Reason | str | None = None) -> TxRecord:
     """The record a transaction leaves behind when it is first processed."""
-    return TxRecord(tx.type, _STATE_OF[outcome], outcome, tx.amount, reason, tx.ref_tx_id)
+    return _new(TxRecord, (tx.type, _STATE_OF[outcome], outcome, tx.amount, reason, tx.ref_tx_id))
 
 
 def with_state(record: TxRecord, state: TxState) -> TxRecord:
-    return TxRecord(
-        record.type, state, record.outcome, record.amount, record.reason, record.ref_tx_id
-    )
+    return record._replace(state=state)
 
 
 def apply(account: Account, tx: Tx, ref: TxRecord | None) -> tuple[Account, TxRecord | None]:
@@ -69,10 +71,10 @@ def apply(account: Account, tx: Tx, ref: TxRecord | None) -> tuple[Account, TxRe
     available, held, locked = account.available, account.held, account.locked
     if tx.type is TxType.DEPOSIT:
         assert tx.amount is not None
-        return Account(available + tx.amount, held, locked), None
+        return _new(Account, (available + tx.amount, held, locked)), None
     if tx.type is TxType.WITHDRAWAL:
         assert tx.amount is not None
-        return Account(available - tx.amount, held, locked), None
+        return _new(Account, (available - tx.amount, held, locked)), None
     assert ref is not None and ref.amount is not None
     amount = ref.amount
     if tx.type is TxType.DISPUTE:

@@ -34,22 +34,27 @@ class Entry(NamedTuple):
 
 @dataclass(slots=True)
 class Plan:
-    """Everything one commit writes, and what the cache learns when it succeeds."""
+    """Everything one commit writes, and what the cache learns when it succeeds.
+
+    ``hashes`` maps each key to its fields and values as one flat list (HSET's
+    arguments); a key written twice in a batch gets the later fields appended,
+    and HSET lets the last value of a field win.
+    """
 
     ids: list[str] = field(default_factory=list)
-    hashes: dict[str, dict[str, str]] = field(default_factory=dict)
-    outs: list[bytes] = field(default_factory=list)
+    hashes: dict[str, list[str]] = field(default_factory=dict)
+    outs: list[dict[str, Any]] = field(default_factory=list)
     dead: list[bytes] = field(default_factory=list)
     accounts: dict[str, Account] = field(default_factory=dict)
     records: dict[str, dict[str, TxRecord]] = field(default_factory=dict)  # by account
     last_tx: dict[str, str] = field(default_factory=dict)
 
-    def write(self, key: str, fields: dict[str, str]) -> None:
+    def write(self, key: str, fields: list[str]) -> None:
         target = self.hashes.get(key)
         if target is None:
             self.hashes[key] = fields
         else:
-            target.update(fields)
+            target += fields
 
     def remember(self, account_id: str, tx_id: str, record: TxRecord) -> None:
         changed = self.records.get(account_id)
@@ -86,7 +91,8 @@ def entries_of_read(reply: Any) -> list[Entry]:
     if not reply:
         return []
     rows = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-    return [Entry(entry_id, _field_d(fields)) for entry_id, fields in rows]
+    new = tuple.__new__  # see accounts._new
+    return [new(Entry, (entry_id, _field_d(fields))) for entry_id, fields in rows]
 
 
 def _field_d(fields: list[str] | None) -> str | None:
@@ -108,6 +114,9 @@ def decode_all(entries: list[Entry]) -> list[Tx | InvalidInput]:
         except InvalidInput as e:
             decoded.append(e)
     return decoded
+
+
+_NONE: dict[str, TxRecord] = {}  # read-only: "no records here"
 
 
 class Planner:
@@ -140,23 +149,30 @@ class Planner:
         return None if cached is None else cached.records.get(tx_id)
 
     def add(self, entry: Entry, tx: Tx) -> Outcome:
+        # The hot path: runs once per transaction, so lookups are inlined.
         account_id, tx_id, ref_id = tx.account_id, tx.tx_id, tx.ref_tx_id
-        own = self.record(account_id, tx_id)
-        ref = None if ref_id is None else self.record(account_id, ref_id)
-        d = decide(self.account(account_id), tx, own, ref)
-        plan, keys = self.plan, self.keys
+        plan = self.plan
+        cached = self.cache.peek(account_id)
+        known = cached.records if cached is not None else _NONE
+        changed = plan.records.get(account_id, _NONE)
+        own = changed.get(tx_id) or known.get(tx_id)
+        ref = None if ref_id is None else (changed.get(ref_id) or known.get(ref_id))
+        account = plan.accounts.get(account_id)
+        if account is None and cached is not None:
+            account = cached.account
+        outcome, reason, after, record, new_ref = decide(account, tx, own, ref)
         plan.ids.append(entry.id)
-        plan.accounts[account_id] = d.account
+        plan.accounts[account_id] = after
         plan.last_tx[account_id] = tx_id
-        if d.record is not None:
-            plan.remember(account_id, tx_id, d.record)
-            plan.write(keys.tx(account_id, tx_id), hashes.record_fields(d.record, entry.id))
-        if d.ref is not None:
+        if record is not None:
+            plan.remember(account_id, tx_id, record)
+            plan.write(self.keys.tx(account_id, tx_id), hashes.record_fields(record, entry.id))
+        if new_ref is not None:
             assert ref_id is not None
-            plan.remember(account_id, ref_id, d.ref)
-            plan.write(keys.tx(account_id, ref_id), {"state": d.ref.state})
-        plan.outs.append(outcome_payload(entry.id, tx, d.outcome, d.reason))
-        return d.outcome
+            plan.remember(account_id, ref_id, new_ref)
+            plan.write(self.keys.tx(account_id, ref_id), ["state", new_ref.state])
+        plan.outs.append(outcome_doc(entry.id, tx, outcome, reason))
+        return outcome
 
     def add_dead(self, entry: Entry, tx: Tx | None, reason: str) -> None:
         """Dead-letter an entry; a decodable one also leaves a ``dead`` record.
@@ -175,17 +191,17 @@ class Planner:
             plan.remember(tx.account_id, tx.tx_id, record)
             key = self.keys.tx(tx.account_id, tx.tx_id)
             plan.write(key, hashes.record_fields(record, entry.id))
-        plan.outs.append(outcome_payload(entry.id, tx, Outcome.DEAD, reason))
+        plan.outs.append(outcome_doc(entry.id, tx, Outcome.DEAD, reason))
 
 
-def outcome_payload(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> bytes:
+def outcome_doc(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> dict[str, Any]:
+    """One outcome of a ``:out`` entry (``shared.outcomes``)."""
     # StrEnum members are strs: orjson writes them as their values.
-    doc: dict[str, Any] = {"e": entry_id, "a": tx.account_id, "t": tx.tx_id, "y": tx.type}
-    doc["o"] = outcome
-    if reason is not None:
-        doc["r"] = reason
-    doc["at"] = tx.accepted_at
-    return orjson.dumps(doc)
+    if reason is None:
+        return {"e": entry_id, "a": tx.account_id, "t": tx.tx_id, "y": tx.type, "o": outcome,
+                "at": tx.accepted_at}  # fmt: skip
+    return {"e": entry_id, "a": tx.account_id, "t": tx.tx_id, "y": tx.type, "o": outcome,
+            "r": reason, "at": tx.accepted_at}  # fmt: skip
 
 
 def missing_accounts(txs: list[Tx | InvalidInput], cache: AccountCache) -> list[str]:

@@ -30,22 +30,26 @@ class Decision(NamedTuple):
     ref: TxRecord | None = None
 
 
+_NEW_ACCOUNT = Account()
+_new = tuple.__new__  # see accounts._new
+
+
 def decide(account: Account | None, tx: Tx, own: TxRecord | None, ref: TxRecord | None) -> Decision:
     """Decide ``tx`` given its account, any earlier record under its own id, and its ref.
 
     A dead-lettered record does not reserve its id: a replayed dead letter is
     processed as if new.
     """
-    current = account if account is not None else Account()
+    current = account if account is not None else _NEW_ACCOUNT
     if own is not None and own.outcome is not Outcome.DEAD:
-        return Decision(Outcome.DUPLICATE, None, current, None)
+        return _new(Decision, (Outcome.DUPLICATE, None, current, None, None))
     reason = validation.check(current, tx, ref)
     if reason is not None:
-        return Decision(
-            Outcome.REJECTED, reason, current, accounts.record_of(tx, Outcome.REJECTED, reason)
-        )
+        record = accounts.record_of(tx, Outcome.REJECTED, reason)
+        return _new(Decision, (Outcome.REJECTED, reason, current, record, None))
     after, new_ref = accounts.apply(current, tx, ref)
-    return Decision(Outcome.APPLIED, None, after, accounts.record_of(tx, Outcome.APPLIED), new_ref)
+    record = accounts.record_of(tx, Outcome.APPLIED)
+    return _new(Decision, (Outcome.APPLIED, None, after, record, new_ref))
 
 
 class MemoryLedger:

@@ -1,24 +1,50 @@
 """The worker's Lua scripts, read from ``lua/`` and registered once per client.
 
-redis-py's ``Script`` calls EVALSHA and falls back to loading the script on
-NOSCRIPT (a restarted Redis forgets its script cache). On a cluster client the
-SCRIPT LOAD goes to every primary, so a restarted node is covered too. Scripts
-are called one by one, never staged in a pipeline: a cluster pipeline refuses
-EVALSHA (and would not load a missing script either).
+Scripts are called by SHA and loaded again on NOSCRIPT (a restarted Redis
+forgets its script cache). On a single Redis the call is packed by
+``shared.resp`` — a commit has a key per transaction, and redis-py's packer
+would cost more than the rest of the commit's client work. On a cluster,
+redis-py's ``Script`` does it: its SCRIPT LOAD goes to every primary, so a
+restarted node is covered too. Scripts are called one by one, never staged in
+a pipeline: a cluster pipeline refuses EVALSHA (and would not load a missing
+script either).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
+import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, ResponseError
 
+from shared import resp
 from shared.store import Client
+
+Arg = str | bytes | int
 
 
 def _source(name: str) -> str:
     return resources.files("services.worker").joinpath("lua", f"{name}.lua").read_text()
+
+
+async def evalsha(
+    client: Client, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]
+) -> Any:
+    """Run ``script`` with ``keys`` and ``args``; its reply (errors raised)."""
+    if not isinstance(client, aioredis.Redis):
+        return await script(keys=keys, args=args)
+    packed = resp.pack("EVALSHA", script.sha, len(keys), *keys, *args)
+    (reply,) = await resp.send(client, packed, 1)
+    if isinstance(reply, NoScriptError):
+        await client.script_load(script.script)
+        (reply,) = await resp.send(client, packed, 1)
+    if isinstance(reply, ResponseError):
+        raise reply
+    return reply
 
 
 @dataclass(frozen=True, slots=True)

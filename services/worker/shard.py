@@ -21,7 +21,7 @@ from services.worker.accounts import Account
 from services.worker.batch import Entry, Plan, Planner, entries_of, entries_of_read
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.hashes import account_from, record_from
-from services.worker.scripts import Scripts
+from services.worker.scripts import Scripts, evalsha
 from shared.backoff import compute_backoff
 from shared.errors import Fenced, Gap, InvalidInput
 from shared.keys import GROUP, ShardKeys
@@ -247,7 +247,7 @@ class ShardRunner:
 
     async def hashes(self, keys: list[str]) -> list[dict[str, str]]:
         """HGETALL of each key, in one command (``lua/load.lua``)."""
-        replies = await self.scripts.load(keys=keys)
+        replies = await evalsha(self.client, self.scripts.load, keys, ())
         return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in replies]
 
     async def over_delivered(self, entries: list[Entry]) -> dict[str, str]:
@@ -272,7 +272,7 @@ class ShardRunner:
         if not self.lease.valid:
             raise Fenced("lease not renewed in time")
         keys, args = self.commit_args(plan)
-        reply = await self.scripts.commit(keys=keys, args=args)
+        reply = await evalsha(self.client, self.scripts.commit, keys, args)
         status = reply[0]
         if status == "fenced":
             raise Fenced("lease or epoch moved on")
@@ -288,7 +288,10 @@ class ShardRunner:
         keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, *plan.hashes]
         last = plan.ids[-1]
         args: list[Any] = [self.worker_id, self.lease.token, GROUP, plan.ids[0], last]
-        args += [self.settings.out_maxlen, trim_floor(last, self.settings.in_retention_ms)]
+        # :out holds one entry per commit; capping it at out_maxlen outcomes'
+        # worth of entries of this commit's size keeps about out_maxlen outcomes.
+        out_entries = max(1, self.settings.out_maxlen // max(1, len(plan.outs)))
+        args += [out_entries, trim_floor(last, self.settings.in_retention_ms)]
         args += [",".join(plan.ids), orjson.dumps(list(plan.hashes.values()))]
-        args += [b"\n".join(plan.outs), b"\n".join(plan.dead)]
+        args += [orjson.dumps(plan.outs) if plan.outs else "", b"\n".join(plan.dead)]
         return keys, args

@@ -32,6 +32,7 @@ from services.worker.accounts import Account
 from services.worker.ledger import MemoryLedger
 from shared import keys
 from shared.model import Outcome, Tx
+from shared.outcomes import unpack
 from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.store import connect_sync
@@ -161,12 +162,7 @@ def outcomes(client: redis.Redis, shards: int) -> dict[int, list[dict[str, Any]]
     """Each shard's outcome log in commit order, each with its committing epoch."""
     found: dict[int, list[dict[str, Any]]] = {}
     for k in keys.shard_keys(shards):
-        rows = []
-        for _, fields in client.xrange(k.outbox):
-            doc = orjson.loads(fields[b"d"])
-            doc["ep"] = int(fields.get(b"ep", 0))
-            rows.append(doc)
-        found[k.shard] = rows
+        found[k.shard] = [doc for _, fields in client.xrange(k.outbox) for doc in unpack(fields)]
     return found
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import redis
 
 from services.worker.accounts import Account
 from shared import keys
 from shared.keys import ShardKeys
 from shared.model import Tx, TxType
+from shared.outcomes import unpack
 from shared.sharding import shard_of
 
 SHARDS = 4
@@ -42,7 +42,7 @@ def outcomes(client: redis.Redis, shards: int = SHARDS) -> list[dict[str, Any]]:
     found = []
     for k in keys.shard_keys(shards):
         for _, fields in client.xrange(k.outbox):
-            found.append(orjson.loads(fields[b"d"]))
+            found += unpack(fields)
     return found
 
 

@@ -8,8 +8,7 @@ import sys
 
 import redis
 
-from shared.keys import shard_keys
-from tests.worker.support import SHARDS, append, deposit, init
+from tests.worker.support import SHARDS, append, deposit, init, outcomes
 
 # Runs a burst worker in this child and reports its own peak resident set.
 BURST = (
@@ -32,7 +31,7 @@ def drain_peak_mb(redis_url: str, accounts: int) -> int:
            "TXFLOW_CACHE_MAX_ACCOUNTS": "2000", "TXFLOW_BLOCK_MS": "50"}  # fmt: skip
     done = subprocess.run([sys.executable, "-c", BURST], env=env, capture_output=True, text=True,
                           timeout=300, check=True)  # fmt: skip
-    assert sum(client.xlen(k.outbox) for k in shard_keys(SHARDS)) == accounts
+    assert len(outcomes(client, SHARDS)) == accounts
     client.close()
     return int(done.stdout.strip().splitlines()[-1])
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
 
+from services.worker import shard as shard_module
 from services.worker import validation
 from services.worker.accounts import Account
 from services.worker.scripts import Scripts
@@ -70,24 +71,25 @@ async def test_a_fenced_runner_writes_nothing(client: redis.Redis, redis_url: st
 
 
 async def test_a_commit_resent_after_a_lost_reply_leaves_no_stale_cache(
-    client: redis.Redis, redis_url: str
+    client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # redis-py re-sends a command whose connection broke (its retry policy): a
-    # commit that ran, but whose reply was lost, runs again and answers 'gap'
-    # (ckpt moved on). The batch is committed although the runner was told
-    # otherwise, so its cache, which lacks the batch, must not be trusted.
+    # A client that re-sends a command whose connection broke (redis-py's retry
+    # policy does): a commit that ran, but whose reply was lost, runs again and
+    # answers 'gap' (ckpt moved on). The batch is committed although the runner
+    # was told otherwise, so its cache, which lacks the batch, must not be trusted.
     shard = shard_of("a", SHARDS)
     runner, aclient = await runner_for(redis_url, shard, "owner")
-    commit = runner.scripts.commit
+    once = shard_module.evalsha
 
-    async def sent_twice(keys: list[str], args: list[object]) -> object:
-        await commit(keys=keys, args=args)  # this reply is "lost"
-        return await commit(keys=keys, args=args)
+    async def sent_twice(c: Any, script: Any, keys: Any, args: Any) -> Any:
+        if script is runner.scripts.commit:
+            await once(c, script, keys, args)  # this reply is "lost"
+        return await once(c, script, keys, args)
 
-    runner.scripts = dataclasses.replace(runner.scripts, commit=sent_twice)  # type: ignore[arg-type]
+    monkeypatch.setattr(shard_module, "evalsha", sent_twice)
     append(client, [deposit("a", "1", 100)])
     await runner.run()
-    runner.scripts = dataclasses.replace(runner.scripts, commit=commit)
+    monkeypatch.setattr(shard_module, "evalsha", once)
     append(client, [deposit("a", "2", 50)])
     await runner.run()
     assert [(o["t"], o["o"]) for o in outcomes(client)] == [("1", "applied"), ("2", "applied")]

@@ -3,15 +3,17 @@
 -- batch's state, outcomes and acknowledgement change together or not at all.
 --
 -- KEYS[1] lease   KEYS[2] epoch   KEYS[3] ckpt   KEYS[4] in   KEYS[5] out
--- KEYS[6] dlq     KEYS[7..] the hashes written, in the order of their field lists
+-- KEYS[6] dlq     KEYS[7..] the hashes written, in the order of ARGV[9]
 --
 -- ARGV[1] worker id (the lease value)      ARGV[2] epoch token
 -- ARGV[3] consumer group                   ARGV[4] first entry id of the batch
--- ARGV[5] last entry id (the new ckpt)     ARGV[6] :out approximate max length
+-- ARGV[5] last entry id (the new ckpt)     ARGV[6] :out approximate max entries
 -- ARGV[7] XTRIM MINID for :in ('' = none)  ARGV[8] ids to ack, joined by ','
--- ARGV[9] JSON array of objects: the fields of KEYS[6 + i], in order
--- ARGV[10] :out payloads joined by '\n'    ARGV[11] :dlq payloads joined by '\n'
--- Each :out entry also records the epoch that committed it ('ep'), so a
+-- ARGV[9] JSON array: for KEYS[6 + i], its fields and values as one flat array
+-- ARGV[10] the batch's outcomes, a JSON array: one :out entry (shared/outcomes.py);
+--          '' when it has none (only undecodable entries)
+-- ARGV[11] :dlq payloads joined by '\n'
+-- The :out entry also records the epoch that committed it ('ep'), so a
 -- checker can prove no fenced-out owner ever committed after its successor.
 -- (Few large arguments instead of ~25 per transaction: packing them costs the
 -- client far more than decoding them costs Redis.)
@@ -29,26 +31,20 @@ if next_entry == nil or next_entry[1] ~= ARGV[4] then
   return {'gap', next_entry and next_entry[1] or ''}
 end
 
-local ids = {}
-for id in string.gmatch(ARGV[8], '[^,]+') do ids[#ids + 1] = id end
-
 for h, fields in ipairs(cjson.decode(ARGV[9])) do
-  local args = {}
-  for name, value in pairs(fields) do
-    args[#args + 1] = name
-    args[#args + 1] = value
-  end
-  redis.call('HSET', KEYS[6 + h], unpack(args))
+  redis.call('HSET', KEYS[6 + h], unpack(fields))
 end
 
-for payload in string.gmatch(ARGV[10], '[^\n]+') do
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'd', payload, 'ep', ARGV[2])
+if ARGV[10] ~= '' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'ep', ARGV[2], 'd', ARGV[10])
 end
 for payload in string.gmatch(ARGV[11], '[^\n]+') do
   redis.call('XADD', KEYS[6], '*', 'd', payload)
 end
 
 redis.call('SET', KEYS[3], ARGV[5])
+local ids = {}
+for id in string.gmatch(ARGV[8], '[^,]+') do ids[#ids + 1] = id end
 -- unpack is bounded by Lua's C stack: ack in slices
 local n = #ids
 for k = 1, n, 1000 do

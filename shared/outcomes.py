@@ -1,0 +1,36 @@
+"""The outcome log ``txflow:{s}:out``: one stream entry per commit.
+
+An entry's fields are ``ep``, the fencing epoch of the owner that committed it,
+and ``d``, a JSON array of the commit's outcomes in the order they were
+decided. Each outcome is ``{"e": entry id in :in, "a": account, "t": tx_id,
+"y": type, "o": outcome, "r": reason (rejected / dead only), "at": accepted
+ms}``.
+
+One entry per commit, not per transaction: an XADD per transaction was a
+fifth of the commit script's cost in Redis. The entry's ID still dates every
+outcome in it (to the commit's millisecond). The log is capped (approximate
+MAXLEN, counted in commits): it is a record of what happened, not the source
+of truth, which is the account and transaction hashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+Outcome = dict[str, Any]
+
+
+def unpack(fields: Mapping[Any, Any]) -> list[Outcome]:
+    """The outcomes of one ``:out`` entry, each with its commit's ``ep`` added.
+
+    ``fields`` as any client returns them: ``bytes`` or ``str`` names and values.
+    """
+    data = fields.get("d", fields.get(b"d"))
+    epoch = int(fields.get("ep", fields.get(b"ep", 0)))
+    outcomes: list[Outcome] = orjson.loads(data)
+    for outcome in outcomes:
+        outcome["ep"] = epoch
+    return outcomes
