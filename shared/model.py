@@ -32,7 +32,7 @@ class TxType(StrEnum):
     @property
     def moves_money(self) -> bool:
         """Deposits and withdrawals carry an amount; the others carry a ref."""
-        return self is TxType.DEPOSIT or self is TxType.WITHDRAWAL
+        return self._value_ in ("deposit", "withdrawal")  # (no class lookup: see DEPOSIT below)
 
 
 _TYPES = {t.value: t for t in TxType}
@@ -45,6 +45,12 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
     DEAD = "dead"
+
+
+# A member read from its enum class costs ~0.3 µs in Python 3.11, a module
+# global ~0.02 µs: code run once per transaction uses these names.
+DEPOSIT, WITHDRAWAL, DISPUTE, RESOLVE, CHARGEBACK = TxType
+APPLIED, REJECTED, DUPLICATE, DEAD = Outcome
 
 
 class Reason(StrEnum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import NamedTuple
 
-from shared.model import Outcome, Reason, Tx, TxType
+from shared.model import DEPOSIT, WITHDRAWAL, Outcome, Reason, Tx, TxType
 
 
 class Account(NamedTuple):
@@ -69,17 +69,18 @@ def with_state(record: TxRecord, state: TxState) -> TxRecord:
 def apply(account: Account, tx: Tx, ref: TxRecord | None) -> tuple[Account, TxRecord | None]:
     """The account after ``tx``, and the referenced deposit's new record (if any)."""
     available, held, locked = account.available, account.held, account.locked
-    if tx.type is TxType.DEPOSIT:
+    kind = tx.type
+    if kind is DEPOSIT:
         assert tx.amount is not None
         return _new(Account, (available + tx.amount, held, locked)), None
-    if tx.type is TxType.WITHDRAWAL:
+    if kind is WITHDRAWAL:
         assert tx.amount is not None
         return _new(Account, (available - tx.amount, held, locked)), None
     assert ref is not None and ref.amount is not None
     amount = ref.amount
-    if tx.type is TxType.DISPUTE:
+    if kind is TxType.DISPUTE:
         return Account(available - amount, held + amount, locked), with_state(ref, TxState.DISPUTED)
-    if tx.type is TxType.RESOLVE:
+    if kind is TxType.RESOLVE:
         return Account(available + amount, held - amount, locked), with_state(ref, TxState.RESOLVED)
     # chargeback: the deposit is final and the account is locked
     return Account(available, held - amount, True), with_state(ref, TxState.CHARGED_BACK)

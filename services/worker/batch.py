@@ -13,7 +13,7 @@ import orjson
 
 from services.worker import hashes
 from services.worker.accounts import Account, TxRecord, record_of
-from services.worker.cache import AccountCache, CachedAccount
+from services.worker.cache import AccountCache
 from services.worker.ledger import decide
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys
@@ -25,11 +25,6 @@ class Entry(NamedTuple):
 
     id: str
     data: str | None
-
-    def decode(self) -> Tx:
-        if self.data is None:
-            raise InvalidInput("entry has no field 'd'")
-        return Tx.decode(self.data)
 
 
 @dataclass(slots=True)
@@ -65,16 +60,7 @@ class Plan:
 
     def install(self, cache: AccountCache) -> None:
         """Make the committed changes visible in the cache."""
-        for account_id, account in self.accounts.items():
-            cached = cache.get(account_id)
-            if cached is None:  # new to the cache, so new to Redis: complete
-                cache.put(account_id, CachedAccount(account, complete=True))
-            else:
-                cached.account = account
-        for account_id, records in self.records.items():
-            cached = cache.peek(account_id)
-            if cached is not None:
-                cached.records.update(records)
+        cache.install(self.accounts, self.records)
 
 
 def entries_of(rows: list[Any]) -> list[Entry]:
@@ -92,7 +78,11 @@ def entries_of_read(reply: Any) -> list[Entry]:
         return []
     rows = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
     new = tuple.__new__  # see accounts._new
-    return [new(Entry, (entry_id, _field_d(fields))) for entry_id, fields in rows]
+    return [
+        # ingest writes one field, 'd': look further only when that is not what is there
+        new(Entry, (entry_id, fields[1] if fields and fields[0] == "d" else _field_d(fields)))
+        for entry_id, fields in rows
+    ]
 
 
 def _field_d(fields: list[str] | None) -> str | None:
@@ -108,12 +98,17 @@ def _field_d(fields: list[str] | None) -> str | None:
 
 def decode_all(entries: list[Entry]) -> list[Tx | InvalidInput]:
     decoded: list[Tx | InvalidInput] = []
-    for entry in entries:
+    append, decode = decoded.append, Tx.decode
+    for _, data in entries:
         try:
-            decoded.append(entry.decode())
+            append(decode(data) if data is not None else _no_data())
         except InvalidInput as e:
-            decoded.append(e)
+            append(e)
     return decoded
+
+
+def _no_data() -> Tx:
+    raise InvalidInput("entry has no field 'd'")
 
 
 _NONE: dict[str, TxRecord] = {}  # read-only: "no records here"

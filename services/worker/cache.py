@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from services.worker.accounts import Account, TxRecord
@@ -59,6 +59,29 @@ class AccountCache:
         cached.used = self._clock()
         self._accounts[account_id] = cached
         self._accounts.move_to_end(account_id)
+
+    def install(
+        self, accounts: Mapping[str, Account], records: Mapping[str, Mapping[str, TxRecord]]
+    ) -> None:
+        """Committed state: each account's new state (a use) and its changed records.
+
+        An account not cached is new to Redis too (a batch's accounts are loaded
+        before it is decided), so it is complete.
+        """
+        now = self._clock()
+        entries = self._accounts
+        for account_id, account in accounts.items():
+            cached = entries.get(account_id)
+            if cached is None:
+                entries[account_id] = CachedAccount(account, complete=True, used=now)
+            else:
+                cached.account = account
+                cached.used = now
+                entries.move_to_end(account_id)
+        for account_id, changed in records.items():
+            cached = entries.get(account_id)
+            if cached is not None:
+                cached.records.update(changed)
 
     def __contains__(self, account_id: object) -> bool:
         return account_id in self._accounts

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from services.worker import accounts, validation
 from services.worker.accounts import Account, TxRecord
-from shared.model import Outcome, Reason, Tx
+from shared.model import APPLIED, DEAD, DUPLICATE, REJECTED, Outcome, Reason, Tx
 
 
 class Decision(NamedTuple):
@@ -41,15 +41,15 @@ def decide(account: Account | None, tx: Tx, own: TxRecord | None, ref: TxRecord 
     processed as if new.
     """
     current = account if account is not None else _NEW_ACCOUNT
-    if own is not None and own.outcome is not Outcome.DEAD:
-        return _new(Decision, (Outcome.DUPLICATE, None, current, None, None))
+    if own is not None and own.outcome is not DEAD:
+        return _new(Decision, (DUPLICATE, None, current, None, None))
     reason = validation.check(current, tx, ref)
     if reason is not None:
-        record = accounts.record_of(tx, Outcome.REJECTED, reason)
-        return _new(Decision, (Outcome.REJECTED, reason, current, record, None))
+        record = accounts.record_of(tx, REJECTED, reason)
+        return _new(Decision, (REJECTED, reason, current, record, None))
     after, new_ref = accounts.apply(current, tx, ref)
-    record = accounts.record_of(tx, Outcome.APPLIED)
-    return _new(Decision, (Outcome.APPLIED, None, after, record, new_ref))
+    record = accounts.record_of(tx, APPLIED)
+    return _new(Decision, (APPLIED, None, after, record, new_ref))
 
 
 class MemoryLedger:

@@ -6,7 +6,7 @@ A rejection is an outcome, not an error: ``check`` returns the reason.
 from __future__ import annotations
 
 from services.worker.accounts import Account, TxRecord, TxState
-from shared.model import Outcome, Reason, Tx, TxType
+from shared.model import DEAD, DEPOSIT, DISPUTE, WITHDRAWAL, Reason, Tx
 
 
 def check(account: Account, tx: Tx, ref: TxRecord | None) -> Reason | None:
@@ -15,28 +15,28 @@ def check(account: Account, tx: Tx, ref: TxRecord | None) -> Reason | None:
     ``ref`` is the record of ``tx.ref_tx_id`` on the same account (``None`` when
     unknown); it is ignored for deposits and withdrawals.
     """
-    match tx.type:
-        case TxType.DEPOSIT:
-            return Reason.ACCOUNT_LOCKED if account.locked else None
-        case TxType.WITHDRAWAL:
-            assert tx.amount is not None
-            if account.locked:
-                return Reason.ACCOUNT_LOCKED
-            return Reason.INSUFFICIENT_FUNDS if account.available < tx.amount else None
-        case TxType.DISPUTE:
-            if account.locked:
-                return Reason.ACCOUNT_LOCKED
-            return _disputable(ref)
-        case _:  # resolve and chargeback act only on an open dispute, locked or not
-            if ref is None or ref.outcome is Outcome.DEAD:
-                return Reason.UNKNOWN_REF
-            return None if ref.state is TxState.DISPUTED else Reason.NOT_DISPUTED
+    kind = tx.type
+    if kind is DEPOSIT:
+        return Reason.ACCOUNT_LOCKED if account.locked else None
+    if kind is WITHDRAWAL:
+        assert tx.amount is not None
+        if account.locked:
+            return Reason.ACCOUNT_LOCKED
+        return Reason.INSUFFICIENT_FUNDS if account.available < tx.amount else None
+    if kind is DISPUTE:
+        if account.locked:
+            return Reason.ACCOUNT_LOCKED
+        return _disputable(ref)
+    # resolve and chargeback act only on an open dispute, locked or not
+    if ref is None or ref.outcome is DEAD:
+        return Reason.UNKNOWN_REF
+    return None if ref.state is TxState.DISPUTED else Reason.NOT_DISPUTED
 
 
 def _disputable(ref: TxRecord | None) -> Reason | None:
-    if ref is None or ref.outcome is Outcome.DEAD:
+    if ref is None or ref.outcome is DEAD:
         return Reason.UNKNOWN_REF
-    if ref.type is not TxType.DEPOSIT:
+    if ref.type is not DEPOSIT:
         return Reason.REF_NOT_DEPOSIT
     if ref.state is TxState.REJECTED:
         return Reason.REF_NOT_APPLIED
