@@ -34,8 +34,10 @@ import redis
 from benchmarks import traffic
 from benchmarks.worker import (
     SHARDS,
+    Found,
     Workload,
     outcome_count,
+    outcomes,
     percentile,
     reset,
     run_child,
@@ -45,13 +47,10 @@ from services.cli.redis_process import RedisProcess, free_port
 from services.cli.stack import LocalStack
 from shared import keys
 from shared.model import Tx
-from shared.outcomes import unpack
 
 LANES = 2
 SEED = 21
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
-
-Found = list[tuple[int, dict[str, Any]]]  # (commit ms, outcome payload)
 
 
 @dataclass(frozen=True)
@@ -59,31 +58,19 @@ class Sizes:
     entries: int  # flat-out run, and the raw pipeline
     paced_s: float  # each point of the sweep
     # Quick: a short lease so that the second worker gets its half of the shards
-    # within a second (a heartbeat is ttl/3), not ~7 s; throughput does not depend on it.
+    # within a second (a heartbeat is ttl/3), not ~7 s, and a short idle read so that
+    # the workers stop in ~0.1 s, not ~1 s (a new entry ends the wait at once);
+    # throughput and latency do not depend on either.
     stack_env: dict[str, str]
 
     @classmethod
     def of(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(10_000, 1.0, {"TXFLOW_LEASE_TTL_MS": "1500"})
+            return cls(10_000, 1.0, {"TXFLOW_LEASE_TTL_MS": "1500", "TXFLOW_BLOCK_MS": "100"})
         return cls(200_000, 10.0, {})
 
 
 # --- reading outcomes ----------------------------------------------------------------------
-
-
-def outcomes_since(client: redis.Redis, since_ms: int) -> Found:
-    """Every outcome committed from ``since_ms`` on, as (commit ms, payload)."""
-    found: Found = []
-    for k in keys.shard_keys(SHARDS):
-        start = f"{since_ms}-0"
-        while True:
-            rows: Any = client.xrange(k.outbox, start, "+", count=10_000)
-            if not rows:
-                break
-            found += [(int(i.split(b"-")[0]), doc) for i, f in rows for doc in unpack(f)]
-            start = "(" + rows[-1][0].decode()
-    return found
 
 
 def latency(found: Found) -> dict[str, int]:
@@ -159,7 +146,7 @@ class Rig:
         offered = asyncio.run(run)
         self.expected += offered.entries
         wait_until(lambda: outcome_count(self.client) >= self.expected, 600, "every outcome")
-        found = outcomes_since(self.client, offered.start_ms)
+        found = outcomes(self.client, since_ms=offered.start_ms)
         if len(found) != offered.entries:
             raise SystemExit(f"{len(found)} outcomes for {offered.entries} transactions offered")
         return offered, found

@@ -18,7 +18,8 @@ The load generator is a separate process (aiohttp when installed, else httpx;
 many connections; uvloop); it counts the ``202``\\s completed inside the measured window, after a
 warm-up. CPU seconds of the server and of Redis are sampled around each run.
 Prints a markdown table, writes ``benchmarks/ingest.json`` and the
-``## Ingest`` section of ``benchmarks/RESULTS.md`` (the others are kept).
+``## Ingest`` section of ``benchmarks/RESULTS.md`` (the others are kept;
+``--quick``: in ``benchmarks/quick/``).
 ``benchmark(quick, tmp)`` is the same without printing or writing, for
 ``benchmarks/run.py``.
 """
@@ -30,7 +31,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import re
 import resource
 import statistics
@@ -42,7 +42,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +49,12 @@ import httpx
 import orjson
 import psutil
 import redis
-from fastapi import FastAPI, Request, Response
 
+if __package__ in (None, ""):  # run as ``python benchmarks/ingest.py``: import from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import document
+from benchmarks.machine import facts
 from services.cli.probe import wait_until_up
 from services.cli.redis_process import RedisProcess, free_port
 from services.cli.workload import generate
@@ -61,8 +64,6 @@ from shared.sharding import shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve()
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-RAW = ROOT / "benchmarks" / "ingest.json"
 SHARDS = 16
 ACCOUNTS = 10_000
 BATCH = 1_000  # TXFLOW_MAX_BATCH's default
@@ -85,12 +86,17 @@ class Timing:
     warmup_s: float
     measure_s: float
     rounds: int = 1
+    singles: int = 60_000  # distinct single-POST bodies, sent round-robin
+    batches: int = 40  # distinct batch bodies (and raw pipelines) of BATCH
+    context: bool = True  # also the bare endpoint with batch POSTs (no target: HTTP alone)
 
     @classmethod
     def of(cls, quick: bool) -> Timing:
         # Full runs alternate the paths over three rounds and keep medians: the
         # machine is often shared, and a slow minute should not land on one path.
-        return cls(0.5, 2.5, 1) if quick else cls(1.0, 6.0, 3)
+        # Quick: short windows, fewer distinct bodies to build (they are reused), and
+        # only the paths that a target compares.
+        return cls(0.3, 1.5, 1, 4_000, 8, context=False) if quick else cls(1.0, 6.0, 3)
 
 
 # --- payloads: the same transactions for every path ---------------------------------------
@@ -127,29 +133,7 @@ def raw_batches(count: int) -> list[list[tuple[str, bytes]]]:
     return [encoded[i : i + BATCH] for i in range(0, len(encoded), BATCH)]
 
 
-# --- the child processes: bare endpoint, load generator, raw XADD --------------------------
-
-
-def serve_bare(port: int) -> None:
-    """The baseline endpoint: reads the body, answers a constant 202, touches nothing."""
-    import uvicorn
-
-    app = FastAPI()
-
-    async def accept(request: Request) -> Response:
-        await request.body()
-        return Response(b'{"accepted":true}', 202, media_type="application/json")
-
-    async def healthz() -> Response:
-        return Response(b'{"status":"ok"}', media_type="application/json")
-
-    app.add_api_route("/v1/transactions", accept, methods=["POST"])
-    app.add_api_route("/v1/transactions/batch", accept, methods=["POST"])
-    app.add_api_route("/healthz", healthz)
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-        log_level="warning", access_log=False,
-    )  # fmt: skip
+# --- the child processes: load generator, raw XADD (the bare endpoint: bare.py) ------------
 
 
 @asynccontextmanager
@@ -252,9 +236,6 @@ def child(args: argparse.Namespace) -> int:
     """The entry of the child processes (``--role``); results as JSON on stdout."""
     import uvloop
 
-    if args.role == "bare":
-        serve_bare(args.port)
-        return 0
     timing = Timing(args.warmup, args.measure)
     if args.role == "raw":
         batches = raw_batches(args.bodies)
@@ -301,7 +282,7 @@ def start_servers(tmp: Path) -> Servers:
          "--log-level", "warning"], cwd=ROOT, env=env,
     )  # fmt: skip
     bare = subprocess.Popen(
-        [sys.executable, str(HERE), "--role", "bare", "--port", str(bare_port)], cwd=ROOT
+        [sys.executable, "-m", "benchmarks.bare", "--port", str(bare_port)], cwd=ROOT
     )
     servers = Servers(
         server, ingest, bare, f"http://127.0.0.1:{ingest_port}", f"http://127.0.0.1:{bare_port}"
@@ -351,13 +332,13 @@ def empty_streams(url: str) -> None:
             client.xtrim(ShardKeys(shard).inbox, maxlen=0)
 
 
-def measure_all(servers: Servers, timing: Timing, quick: bool) -> list[dict[str, dict[str, Any]]]:
+def measure_all(servers: Servers, timing: Timing) -> list[dict[str, dict[str, Any]]]:
     """Every path, ``timing.rounds`` times over."""
-    return [measure_round(servers, timing, quick) for _ in range(timing.rounds)]
+    return [measure_round(servers, timing) for _ in range(timing.rounds)]
 
 
-def measure_round(servers: Servers, timing: Timing, quick: bool) -> dict[str, dict[str, Any]]:
-    singles, batches = (20_000, 20) if quick else (60_000, 40)
+def measure_round(servers: Servers, timing: Timing) -> dict[str, dict[str, Any]]:
+    singles, batches = timing.singles, timing.batches
     redis_pid = servers.redis.proc.pid if servers.redis.proc else os.getpid()
     ingest, bare = servers.ingest.pid, servers.bare.pid
     plan = [
@@ -367,33 +348,21 @@ def measure_round(servers: Servers, timing: Timing, quick: bool) -> dict[str, di
         ("ingest_batch", "batch", servers.ingest_url, BATCH_CONNECTIONS, batches, ingest),
         ("bare_batch", "batch", servers.bare_url, BATCH_CONNECTIONS, batches, bare),
     ]
+    if not timing.context:
+        plan = [path for path in plan if path[0] != "bare_batch"]
     runs = {}
     for name, role, url, connections, bodies, pid in plan:
         print(f"  {name} ...", file=sys.stderr)
-        before = pipelines(servers.ingest_url)
+        coalescing = name.startswith("ingest")  # its XADD pipelines, from /metrics
+        before = pipelines(servers.ingest_url) if coalescing else (0.0, 0.0)
         runs[name] = run_child(role, url, connections, bodies, timing, pid, redis_pid)
-        after = pipelines(servers.ingest_url)
-        if name.startswith("ingest"):
+        if coalescing:
+            after = pipelines(servers.ingest_url)
             sent, entries = after[0] - before[0], after[1] - before[1]
             runs[name]["entries_per_pipeline"] = entries / max(sent, 1)
         empty_streams(servers.redis.url)
     runs["raw_xadd"]["server_cpu_us_per_tx"] = 0.0  # the raw client is its own process
     return runs
-
-
-def machine(redis_url: str) -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    with redis.Redis.from_url(redis_url) as client:
-        version = client.info("server")["redis_version"]
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model.group(1).strip() if model else platform.processor(),
-        "python": platform.python_version(),
-        "redis": version,
-        "kernel": platform.release(),
-        "load_before": os.getloadavg()[0],
-    }
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -448,7 +417,7 @@ class Report:
             ("bare endpoint, the same batch POSTs (HTTP alone, for context)",
              "bare_batch", None),
         ]  # fmt: skip
-        for label, key, ratio in spec:
+        for label, key, ratio in (row for row in spec if row[1] in self.runs):
             run = self.runs[key]
             server = f"{run['server_cpu_us_per_tx']:.1f}" if key != "raw_xadd" else "n/a"
             shown = f"{self.ratios[ratio]:.0%}" if ratio else ""
@@ -497,35 +466,21 @@ class Report:
             "bounded by the machine as much as by the server. The CPU µs per transaction "
             "compare the servers themselves: by server CPU per request, ingest is "
             f"{self.ratios['single_cpu_vs_bare']:.0%} of the bare endpoint.", "",
-            "Raw figures: `benchmarks/ingest.json`.",
+            f"Raw figures: `{document.shown(document.output('ingest.json', self.quick))}`.",
         ])  # fmt: skip
 
 
 def benchmark(quick: bool, tmp: Path) -> Report:
-    timing = Timing.of(quick)
-    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    timing, load_before = Timing.of(quick), os.getloadavg()[0]
     servers = start_servers(tmp)
     try:
-        facts = machine(servers.redis.url)
-        runs = measure_all(servers, timing, quick)
+        with redis.Redis.from_url(servers.redis.url) as client:
+            machine = facts(client, load_before)
+        runs = measure_all(servers, timing)
     finally:
         servers.stop()
     command = "python benchmarks/ingest.py" + " --quick" * quick
-    return Report(command, date, quick, asdict(timing), facts, runs)
-
-
-def write_section(section: str) -> None:
-    """Put ``section`` in RESULTS.md in place of the old ``## Ingest``; keep everything else."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Ingest\n.*?(?=^## |\Z)", re.M | re.S)
-    text = section.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current, count=1)
-    else:
-        first = re.search(r"^## (?!Run\b)", current, re.M)
-        at = first.start() if first else len(current)
-        updated = current[:at] + ("\n" if at == len(current) else "") + text + current[at:]
-    RESULTS.write_text(updated.rstrip("\n") + "\n")
+    return Report(command, machine["date"], quick, asdict(timing), machine, runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs, under a minute")
     for hidden in ("--role", "--url"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
-    for hidden in ("--port", "--connections", "--bodies"):
+    for hidden in ("--connections", "--bodies"):
         parser.add_argument(hidden, type=int, help=argparse.SUPPRESS)
     for hidden in ("--warmup", "--measure"):
         parser.add_argument(hidden, type=float, help=argparse.SUPPRESS)
@@ -542,8 +497,8 @@ def main(argv: list[str] | None = None) -> int:
         return child(args)
     with tempfile.TemporaryDirectory(prefix="txflow-ingest-bench-") as tmp:
         report = benchmark(args.quick, Path(tmp))
-    RAW.write_text(json.dumps(asdict(report), indent=2) + "\n")
-    write_section(report.section())
+    document.write_json("ingest.json", asdict(report), report.quick)
+    document.update({"Ingest": report.section()}, report.quick)
     print("\n".join(report.rows()))
     return 0
 

@@ -19,13 +19,11 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import Any
 
 import redis.asyncio as aioredis
 
-from benchmarks.worker import BARE_COUNT, SHARDS, WORKER_ID, Row, Workload, rows_of
+from benchmarks.worker import BARE_COUNT, SHARDS, Row, Workload, ack_next, rows_of
 from shared import keys
-from shared.keys import GROUP
 
 CHUNK = 1_000  # the ingest's largest batch (TXFLOW_MAX_BATCH)
 BLOCK_MS = 100
@@ -52,14 +50,7 @@ async def consume(client: aioredis.Redis, inbox: str, expected: int) -> None:
     """Read and acknowledge ``inbox`` until ``expected`` entries went through."""
     done = 0
     while done < expected:
-        reply: Any = await client.xreadgroup(
-            GROUP, WORKER_ID, {inbox: ">"}, count=BARE_COUNT, block=BLOCK_MS
-        )
-        if not reply or not reply[0][1]:
-            continue
-        ids = [entry_id for entry_id, _ in reply[0][1]]
-        await client.xack(inbox, GROUP, *ids)
-        done += len(ids)
+        done += await ack_next(client, inbox, BARE_COUNT, BLOCK_MS)
 
 
 async def pipeline(url: str, rows: list[Row]) -> dict[str, float]:

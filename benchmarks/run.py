@@ -1,6 +1,7 @@
 """Every DESIGN §7 benchmark in one run: ingest, worker, end to end, scale.
 
-``python -m benchmarks.run [--quick]`` (needs the ``bench`` extra: matplotlib, psutil)
+``python benchmarks/run.py [--quick]`` (or ``python -m benchmarks.run``; needs the
+``bench`` extra: ``pip install -e '.[bench]'``)
 
 Runs the parts one after the other, each on its own throwaway Redis, and
 writes ``benchmarks/results.json`` (every figure, the machine, the 1-minute
@@ -9,13 +10,15 @@ and ``benchmarks/RESULTS.md`` (a ``## Run`` section with every target met or
 not, then one section per part; sections of others are kept). The full mode
 first waits (up to ``--patience`` seconds) for the load average to fall under
 ``--max-load``: the machine is shared and every figure is a ratio of two runs
-that other work skews differently. ``--quick`` takes under a minute.
+that other work skews differently. ``--quick`` measures every part on smaller
+workloads and shorter windows in under a minute and writes the same files to
+``benchmarks/quick/`` (git-ignored): the committed ones keep full-run figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import sys
 import tempfile
 import time
@@ -30,14 +33,28 @@ import redis
 if __package__ in (None, ""):  # run as ``python benchmarks/run.py``: import from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import chart, document, e2e, scale, sections, siblings, targets, worker
-from benchmarks.siblings import Part
-from services.cli.redis_process import RedisProcess
+BENCH_EXTRA = ("psutil", "aiohttp", "matplotlib")  # pyproject's [bench]; the parts import them
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
-RAW = HERE / "results.json"
-CHART = HERE / "throughput_latency.png"
+
+def missing_extra() -> str | None:
+    """What to install, when the ``bench`` extra is not (before the parts import it)."""
+    missing = [name for name in BENCH_EXTRA if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (
+        f"benchmarks/run.py needs the bench extra ({', '.join(missing)} missing): "
+        "pip install -e '.[bench]'"
+    )
+
+
+if __name__ == "__main__" and (need := missing_extra()):
+    sys.exit(need)
+
+from benchmarks import chart, document, e2e, scale, sections, siblings, targets  # noqa: E402
+from benchmarks.machine import facts  # noqa: E402
+from benchmarks.siblings import Part  # noqa: E402
+from services.cli.redis_process import NoRedisServer, RedisProcess, find_binary  # noqa: E402
+
 INGEST_ELSEWHERE = (
     "its targets (batch ≥ 60 % of raw pipelined XADD, single ≥ 80 % of a bare endpoint) "
     "are stated in its own section"
@@ -100,7 +117,7 @@ def machine(tmp: Path, load_before: float) -> dict[str, Any]:
     server = RedisProcess(tmp / "redis-version").start()
     try:
         with redis.Redis.from_url(server.url) as client:
-            return worker.machine(client, load_before)
+            return facts(client, load_before)
     finally:
         server.stop()
 
@@ -138,28 +155,50 @@ def our_sections(doc: dict[str, Any], parts: dict[str, Part]) -> dict[str, str]:
     return {TITLES[name]: text for name, text in written.items()}
 
 
-def draw(doc: dict[str, Any], parts: dict[str, Part]) -> None:
+def draw(doc: dict[str, Any], parts: dict[str, Part]) -> Path | None:
     if "e2e" not in parts:
-        return
-    m = doc["machine"]
+        return None
+    m, out = doc["machine"], document.output("throughput_latency.png", doc["quick"])
+    out.parent.mkdir(exist_ok=True)
     title = f"txflow end to end: 1 ingest + 2 workers, {m['nproc']} cores — {doc['date']}"
+    title += " (quick run)" * doc["quick"]
     try:
-        chart.draw(parts["e2e"].result, CHART, title)
+        chart.draw(parts["e2e"].result, out, title)
     except ImportError:
         doc["parts"]["e2e"]["note"] = "no chart: pip install -e '.[bench]' (matplotlib)"
+        return None
+    return out
 
 
-def write(doc: dict[str, Any], parts: dict[str, Part]) -> None:
-    found = verdicts(parts, doc["machine"]["nproc"])
+def write(doc: dict[str, Any], parts: dict[str, Part], found: list[targets.Target]) -> list[Path]:
+    """results.json, the chart and RESULTS.md of the run's mode; the paths written."""
     ingest = doc["parts"]["ingest"]
     if ingest["status"] == "ok" and not any(t.part == "ingest" for t in found):
         ingest["note"] = INGEST_ELSEWHERE
     doc["targets"] = [t.as_json() for t in found]
-    draw(doc, parts)
-    RAW.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    drawn = draw(doc, parts)
+    raw = document.write_json("results.json", doc, doc["quick"])
     ours = {"Run": sections.run_section(doc, found), **our_sections(doc, parts)}
-    current = RESULTS.read_text() if RESULTS.exists() else ""  # read late: others write it too
-    RESULTS.write_text(document.compose(current, ours))
+    results = document.update(ours, doc["quick"])
+    return [results, raw, *([drawn] if drawn else [])]
+
+
+def summary(doc: dict[str, Any], found: list[targets.Target], written: list[Path]) -> str:
+    """What the console shows: time per part, quick mode's scope, every target."""
+    times = ", ".join(f"{name} {p['seconds']:.0f} s" for name, p in doc["parts"].items())
+    scope = sections.quick_scope(doc["parts"]) if doc["quick"] else []
+    verdicts = [
+        f"  {t.part:<10} {t.label:<52} {t.text(t.measured):>7}  {'met' if t.met else 'NOT met'}"
+        for t in found
+    ]
+    failed = [f"  {name}: {p['note']}" for name, p in doc["parts"].items() if p.get("note")]
+    return "\n".join([
+        f"{doc['command']}: {doc['seconds']:.0f} s ({times})",
+        *(["quick mode, smaller than the full run [in brackets]:", *(f"  {s}" for s in scope)]
+          if scope else []),
+        *verdicts, *failed,
+        "wrote " + ", ".join(document.shown(p) for p in written),
+    ])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-load", type=float, default=1.5, help="wait below this (full)")
     parser.add_argument("--patience", type=float, default=600, help="seconds to wait at most")
     args = parser.parse_args(argv)
+    try:
+        find_binary()
+    except NoRedisServer as e:
+        print(f"benchmarks/run.py: {e}", file=sys.stderr)
+        return 2
     wait = wait_for_calm(args.max_load, 0 if args.quick else args.patience)
     date, started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="txflow-bench-") as tmp:
@@ -181,10 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             "load_wait": wait,
             "parts": entries,
         }
-    write(doc, parts)
-    print(
-        f"{doc['command']}: {doc['seconds']:.0f} s; wrote {RESULTS.name}, {RAW.name}, {CHART.name}"
-    )
+    found = verdicts(parts, doc["machine"]["nproc"])
+    print(summary(doc, found, write(doc, parts, found)))
     return 1 if any(e["status"] == "failed" for e in entries.values()) else 0
 
 

@@ -116,7 +116,7 @@ def cpu_of(process: psutil.Process) -> float:
 
 def burst(url: str, server: psutil.Process, log: Path) -> Burst:
     """Run one ``--burst`` worker; its CPU is read once it exited, before it is reaped."""
-    env = {**worker_env(url), "TXFLOW_BLOCK_MS": str(BLOCK_MS)}
+    env = worker_env(url, BLOCK_MS)
     redis_before, started = cpu_of(server), time.perf_counter()
     proc = spawn(worker_argv(burst=True), env, log)
     worker = psutil.Process(proc.pid)

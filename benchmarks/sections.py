@@ -5,8 +5,10 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from benchmarks import document, targets
 from benchmarks import e2e as e2e_part
-from benchmarks import targets
+from benchmarks import scale as scale_part
+from benchmarks import worker as worker_part
 from benchmarks.traffic import MAX_BATCH
 from benchmarks.worker import BARE_COUNT, SHARDS, TICK_S, counts
 
@@ -133,20 +135,52 @@ def machine_line(m: dict[str, Any]) -> str:
     )
 
 
+def quick_scope(parts: dict[str, Any]) -> list[str]:
+    """What quick mode measures less than the full run, part by part (full run's in brackets)."""
+    lines = []
+    ingest = parts.get("ingest", {}).get("result", {}).get("timing")
+    if ingest:
+        lines.append(
+            f"ingest: {ingest['warmup_s']:g} s warm-up, then {ingest['measure_s']:g} s counted, "
+            f"{ingest['rounds']} round per path"
+            + ("" if ingest.get("context", True) else "; no bare endpoint with batch POSTs")
+        )
+    w, wf = worker_part.Sizes.of(True), worker_part.Sizes.of(False)
+    e, ef = e2e_part.Sizes.of(True), e2e_part.Sizes.of(False)
+    s, sf = scale_part.Sizes.of(True), scale_part.Sizes.of(False)
+    accounts = " / ".join(f"{n:,}" for n in s.accounts)
+    accounts_full = " / ".join(f"{n:,}" for n in sf.accounts)
+    return [
+        *lines,
+        f"worker: {w.entries:,} transactions [{wf.entries:,}], one at a time on {w.single:,} "
+        f"[{wf.single:,}], latency for {w.latency_s:g} s [{wf.latency_s:g} s], "
+        f"`TXFLOW_BLOCK_MS={w.block_ms}` [default 1000]",
+        f"end to end: {e.entries:,} transactions flat out [{ef.entries:,}], {e.paced_s:g} s per "
+        f"offered load [{ef.paced_s:g} s], "
+        + ", ".join(f"`{k}={v}`" for k, v in e.stack_env.items())
+        + " [defaults]",
+        f"scale: {accounts} accounts over {s.entries:,} transactions "
+        f"[{accounts_full} over {sf.entries:,}]",
+    ]
+
+
 def run_section(doc: dict[str, Any], verdicts: list[targets.Target]) -> str:
     parts = doc["parts"]
     loads = ", ".join(f"{name} {p['load_before']:.2f}" for name, p in parts.items())
     times = ", ".join(f"{name} {p['seconds']:.0f} s" for name, p in parts.items())
     notes = [f"- {name}: {p['note']}" for name, p in parts.items() if p.get("note")]
-    wait = doc["load_wait"]
+    scope = [f"- {line}" for line in quick_scope(parts)] if doc["quick"] else []
+    wait, raw = doc["load_wait"], document.shown(document.output("results.json", doc["quick"]))
     return "\n".join([
         "## Run", "",
         f"`{doc['command']}` — {doc['date']} — {'quick' if doc['quick'] else 'full'} mode, "
         f"{doc['seconds']:.0f} s ({times}).", "",
+        *(["Quick mode measures every part on less [full run in brackets]:", "", *scope, ""]
+          if scope else []),
         f"Machine: {machine_line(doc['machine'])}. 1-minute load average before the run "
         f"{wait['load']:.2f} (after waiting {wait['waited_s']:.0f} s for it to fall under "
         f"{wait['max_load']}); before each part: {loads} (each part's own load counts in "
-        "the next one's figure). Raw figures: `benchmarks/results.json`.", "",
+        f"the next one's figure). Raw figures: `{raw}`.", "",
         *notes, *([""] if notes else []),
         targets.table(verdicts), "",
     ])  # fmt: skip

@@ -22,13 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import worker
+from benchmarks import document, worker
 from benchmarks.targets import WHY_UNKNOWN, Target, ingest_why, kind_of
 
 HERE = Path(__file__).resolve().parent
 INGEST = HERE / "ingest.py"
-INGEST_JSON = HERE / "ingest.json"
-RAW_POINTER = "Raw figures: `benchmarks/results.json` (`parts.{}.result`)."
 
 
 @dataclass
@@ -44,11 +42,16 @@ class Part:
 def worker_part(quick: bool, tmp: Path) -> Part:
     """``worker.benchmark``; its section as ``worker.py`` writes it, raw figures in results.json."""
     report = worker.benchmark(quick, None, tmp)
-    section = report.section().replace(
-        "Raw figures: `benchmarks/worker.json`.",
-        RAW_POINTER.format("worker"),
+    return Part(dataclasses.asdict(report), pointed(report.section(), "worker", quick))
+
+
+def pointed(section: str, name: str, quick: bool) -> str:
+    """``section`` naming results.json for its raw figures, not the sibling's own JSON."""
+    own = document.shown(document.output(f"{name}.json", quick))
+    run = document.shown(document.output("results.json", quick))
+    return section.replace(
+        f"Raw figures: `{own}`.", f"Raw figures: `{run}` (`parts.{name}.result`)."
     )
-    return Part(dataclasses.asdict(report), section)
 
 
 # --- ingest --------------------------------------------------------------------------------
@@ -63,7 +66,7 @@ def ingest_part(quick: bool, tmp: Path) -> Part:
     if callable(entry) and callable_with(entry, known):
         params = inspect.signature(entry).parameters
         report = entry(**{name: known[name] for name in params if name in known})
-        return imported(report, getattr(module, "RATIOS", None))
+        return imported(report, getattr(module, "RATIOS", None), quick)
     return subprocess_part(quick)
 
 
@@ -73,13 +76,11 @@ def callable_with(entry: Callable[..., Any], known: dict[str, Any]) -> bool:
     return all(p.name in known or p.default is not p.empty for p in params)
 
 
-def imported(report: Any, ratios: Any) -> Part:
+def imported(report: Any, ratios: Any, quick: bool) -> Part:
     result = as_json(report)
     section = report.section() if callable(getattr(report, "section", None)) else None
     if section is not None:
-        section = section.replace(
-            "Raw figures: `benchmarks/ingest.json`.", RAW_POINTER.format("ingest")
-        )
+        section = pointed(section, "ingest", quick)
     return Part({"status": "ok", "via": "import", **result}, section, targets_of(result, ratios))
 
 
@@ -110,9 +111,9 @@ def subprocess_part(quick: bool) -> Part:
     done = subprocess.run(argv, cwd=HERE.parent, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr[-2000:]}")
-    result = parsed(done.stdout)
-    if result is None and INGEST_JSON.exists() and INGEST_JSON.stat().st_mtime >= started:
-        result = json.loads(INGEST_JSON.read_text())
+    result, raw = parsed(done.stdout), document.output("ingest.json", quick)
+    if result is None and raw.exists() and raw.stat().st_mtime >= started:
+        result = json.loads(raw.read_text())
     result = result if result is not None else {"stdout": done.stdout[-4000:]}
     return Part({"status": "ok", "via": "subprocess", **result}, None, targets_of(result, None))
 

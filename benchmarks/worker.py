@@ -16,8 +16,9 @@ transactions, measures:
    measured peak.
 
 Prints a markdown table, writes ``benchmarks/worker.json`` and the
-``## Worker`` section of ``benchmarks/RESULTS.md``. With ``--profile`` the
-burst worker is sampled by ``py-spy`` (figures printed, not recorded).
+``## Worker`` section of ``benchmarks/RESULTS.md`` (``--quick``: in
+``benchmarks/quick/``). With ``--profile`` the burst worker is sampled by
+``py-spy`` (figures printed, not recorded).
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,11 @@ import psutil
 import redis
 import redis.asyncio as aioredis
 
+if __package__ in (None, ""):  # run as ``python benchmarks/worker.py``: import from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import document
+from benchmarks.machine import facts
 from services.cli.redis_process import RedisProcess
 from shared import keys
 from shared.deployment import ensure_deployment
@@ -54,8 +57,6 @@ from shared.outcomes import unpack
 from shared.sharding import shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-RAW = ROOT / "benchmarks" / "worker.json"
 SHARDS = 16
 ACCOUNTS = 10_000
 WORKER_ID = "bench"
@@ -72,10 +73,17 @@ class Sizes:
     entries: int
     single: int
     latency_s: float
+    # The worker's TXFLOW_BLOCK_MS: how long an idle read waits, so how long a burst
+    # worker idles before it exits and a stopped one before it stops (None: its default,
+    # 1000 ms). A new entry ends the wait at once: throughput and latency do not depend
+    # on it, but ~1 s of idle tail would weigh on quick mode's short wall times.
+    block_ms: int | None = None
 
     @classmethod
     def of(cls, quick: bool) -> Sizes:
-        return cls(40_000, 5_000, 4.0) if quick else cls(200_000, 20_000, 10.0)
+        # Quick keeps 40,000: on fewer, a burst worker runs faster than it does later
+        # (a fresh cache), and the latency run, paced at half that rate, overloads it.
+        return cls(40_000, 2_000, 2.0, block_ms=100) if quick else cls(200_000, 20_000, 10.0)
 
 
 class Workload:
@@ -156,19 +164,26 @@ def outcome_count(client: redis.Redis, shards: int = SHARDS) -> int:
     return done
 
 
-def outcomes(client: redis.Redis, shards: int = SHARDS) -> list[tuple[int, dict[str, Any]]]:
-    """Every outcome as (commit ms, payload): the ms part of its ``:out`` entry ID."""
+Found = list[tuple[int, dict[str, Any]]]  # (commit ms, outcome payload)
+
+
+def outcomes(client: redis.Redis, since_ms: int | None = None, shards: int = SHARDS) -> Found:
+    """Every outcome (committed from ``since_ms`` on) as (commit ms, payload).
+
+    The commit ms is the ms part of the outcome's ``:out`` entry ID.
+    """
+    start = "-" if since_ms is None else f"{since_ms}-0"
     return [
         (int(entry_id.split(b"-")[0]), doc)
         for k in keys.shard_keys(shards)
-        for entry_id, fields in read_stream(client, k.outbox)
+        for entry_id, fields in read_stream(client, k.outbox, start)
         for doc in unpack(fields)
     ]
 
 
-def read_stream(client: redis.Redis, key: str, page: int = 10_000) -> Iterator[Any]:
-    """Every entry of ``key``, a page at a time."""
-    start = "-"
+def read_stream(client: redis.Redis, key: str, start: str = "-") -> Iterator[Any]:
+    """Every entry of ``key`` from ``start`` on, a page of 10,000 at a time."""
+    page = 10_000
     while True:
         rows: Any = client.xrange(key, start, "+", count=page)
         if not rows:
@@ -188,16 +203,22 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 # --- the baseline consumers (run in a child process: --consume bare|single) --------------
 
 
+async def ack_next(client: aioredis.Redis, inbox: str, count: int, block: int | None = None) -> int:
+    """One XREADGROUP of up to ``count`` new entries and one XACK of them: how many (0: none)."""
+    reply: Any = await client.xreadgroup(GROUP, WORKER_ID, {inbox: ">"}, count=count, block=block)
+    if not reply or not reply[0][1]:
+        return 0
+    ids = [entry_id for entry_id, _ in reply[0][1]]
+    await client.xack(inbox, GROUP, *ids)
+    return len(ids)
+
+
 async def drain(client: aioredis.Redis, inbox: str, count: int) -> int:
     """Read and ack ``inbox`` until it has nothing new; no work per message."""
     done = 0
-    while True:
-        reply: Any = await client.xreadgroup(GROUP, WORKER_ID, {inbox: ">"}, count=count)
-        if not reply or not reply[0][1]:
-            return done
-        ids = [entry_id for entry_id, _ in reply[0][1]]
-        await client.xack(inbox, GROUP, *ids)
-        done += len(ids)
+    while got := await ack_next(client, inbox, count):
+        done += got
+    return done
 
 
 async def consume(url: str, mode: str, shards: int = SHARDS) -> dict[str, float]:
@@ -285,8 +306,9 @@ def worker_argv(burst: bool) -> list[str]:
     return [sys.executable, "-m", "services.worker", "--id", WORKER_ID] + ["--burst"] * burst
 
 
-def worker_env(url: str) -> dict[str, str]:
-    return {"REDIS_URL": url, "TXFLOW_SHARDS": str(SHARDS)}
+def worker_env(url: str, block_ms: int | None = None) -> dict[str, str]:
+    env = {"REDIS_URL": url, "TXFLOW_SHARDS": str(SHARDS)}
+    return env if block_ms is None else {**env, "TXFLOW_BLOCK_MS": str(block_ms)}
 
 
 # --- the four measurements ---------------------------------------------------------------
@@ -299,10 +321,12 @@ def steady_rate(commit_ms: list[int]) -> float:
 
 
 def bench_worker(
-    client: redis.Redis, url: str, rows: list[Row], tmp: Path, profile: Path | None
-) -> dict[str, Any]:
+    client: redis.Redis, url: str, rows: list[Row], block_ms: int | None, tmp: Path,
+    profile: Path | None,
+) -> dict[str, Any]:  # fmt: skip
     fill(client, url, rows)
-    run = run_child(worker_argv(burst=True), worker_env(url), tmp / "worker.log", profile)
+    env = worker_env(url, block_ms)
+    run = run_child(worker_argv(burst=True), env, tmp / "worker.log", profile)
     found = outcomes(client)
     if len(found) != len(rows):
         raise SystemExit(f"the worker left {len(rows) - len(found)} of {len(rows)} undecided")
@@ -356,11 +380,11 @@ def owns_every_shard(client: redis.Redis) -> bool:
 
 
 def bench_latency(
-    client: redis.Redis, url: str, rate: float, seconds: float, tmp: Path
+    client: redis.Redis, url: str, rate: float, sizes: Sizes, tmp: Path
 ) -> dict[str, Any]:
     reset(client, url)
-    log = tmp / "latency-worker.log"
-    proc = spawn(worker_argv(burst=False), worker_env(url), log)
+    log, seconds = tmp / "latency-worker.log", sizes.latency_s
+    proc = spawn(worker_argv(burst=False), worker_env(url, sizes.block_ms), log)
     with PeakRss(proc.pid) as rss:
         wait_until(lambda: owns_every_shard(client), 30, "the worker to own every shard")
         sent = produce(client, Workload(seed=11), rate, seconds)
@@ -407,6 +431,8 @@ class Report:
     latency: dict[str, Any]
     machine: dict[str, Any]
     command: str
+    quick: bool = False
+    block_ms: int | None = None  # TXFLOW_BLOCK_MS given to the worker, None: its default
     ratios: dict[str, float] = field(init=False)
     targets_met: dict[str, bool] = field(init=False)
 
@@ -458,50 +484,40 @@ class Report:
             f"`{self.command}` — {m['date']}", "",
             self.table(), "",
             f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, "
-            f"Redis {m['redis']}, {platform.system()} {platform.release()}; 1-minute load "
+            f"Redis {m['redis']}, Linux {m['kernel']}; 1-minute load "
             f"average before the run {m['load_before']:.2f}.", "",
             f"Workload: {self.worker['entries']:,} transactions over {ACCOUNTS:,} accounts and "
             f"{SHARDS} shards ({types}; disputes and resolves refer to earlier deposits of "
             f"the same account); outcomes: {mix}. Every run starts from a flushed, re-filled "
-            "Redis (no persistence) and the worker runs with default settings (batch 500, "
-            "block 1000 ms, which also idles each shard ~1 s before `--burst` exits). "
+            f"Redis (no persistence) and the worker runs with {self.settings_text()}. "
             "*Steady* counts the outcomes committed after the first commit's millisecond "
             "over the span to the last one (`:out` entry IDs); *loop* is the baseline "
             "process's own timing after connecting; *wall* is spawn to exit of the process. "
             "Worker and baselines use uvloop and a `decode_responses=True` client. "
-            "Raw figures: `benchmarks/worker.json`.", "",
+            f"Raw figures: `{document.shown(document.output('worker.json', self.quick))}`.", "",
         ])  # fmt: skip
+
+    def settings_text(self) -> str:
+        if self.block_ms is None:
+            return (
+                "default settings (batch 500, block 1000 ms, which also idles each shard "
+                "~1 s before `--burst` exits)"
+            )
+        return (
+            f"default settings (batch 500) but `TXFLOW_BLOCK_MS={self.block_ms}` (quick mode: "
+            "how long an idle read waits, so the idle tail before `--burst` exits and before "
+            "a stop; a new entry ends the wait at once, and the full run keeps 1000 ms)"
+        )
 
 
 def counts(counter: dict[str, int]) -> str:
     return ", ".join(f"{key} {n:,}" for key, n in sorted(counter.items(), key=lambda kv: -kv[1]))
 
 
-def machine(client: redis.Redis, load_before: float) -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model.group(1).strip() if model else platform.processor(),
-        "python": platform.python_version(),
-        "redis": client.info("server")["redis_version"],
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_before": load_before,  # other work on the machine skews every figure
-    }
-
-
-def replace_section(document: str, section: str, heading: str = "## Worker") -> str:
-    """``document`` with its ``heading`` section replaced by ``section`` (or appended)."""
-    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(document):
-        return pattern.sub(lambda _: section + "\n", document, count=1)
-    return document.rstrip("\n") + "\n\n" + section if document else "# Benchmarks\n\n" + section
-
-
-def record(report: Report) -> None:
-    RAW.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n")
-    current = RESULTS.read_text() if RESULTS.exists() else ""
-    RESULTS.write_text(replace_section(current, report.section()))
+def record(report: Report) -> tuple[Path, Path]:
+    """``worker.json`` and the Worker section of RESULTS.md, of the report's mode."""
+    raw = document.write_json("worker.json", asdict(report), report.quick)
+    return raw, document.update({"Worker": report.section()}, report.quick)
 
 
 # --- main --------------------------------------------------------------------------------
@@ -513,13 +529,14 @@ def benchmark(quick: bool, profile: Path | None, tmp: Path) -> Report:
     server = RedisProcess(tmp / "redis", persistence="none").start()
     client = redis.Redis.from_url(server.url)
     try:
-        worker = bench_worker(client, server.url, rows, tmp, profile)
+        worker = bench_worker(client, server.url, rows, sizes.block_ms, tmp, profile)
         bare = bench_consumer(client, server.url, rows, "bare", tmp)
         single = bench_consumer(client, server.url, rows[: sizes.single], "single", tmp)
         rate = worker["steady_tx_s"] / 2
-        latency = bench_latency(client, server.url, rate, sizes.latency_s, tmp)
+        latency = bench_latency(client, server.url, rate, sizes, tmp)
         command = "python benchmarks/worker.py" + " --quick" * quick
-        return Report(worker, bare, single, latency, machine(client, load_before), command)
+        m = facts(client, load_before)
+        return Report(worker, bare, single, latency, m, command, quick, sizes.block_ms)
     finally:
         client.close()
         server.stop()
@@ -541,9 +558,9 @@ def main(argv: list[str] | None = None) -> int:
         report = benchmark(args.quick, args.profile, Path(tmp))
     print(report.table())
     if args.profile is None:
-        record(report)
-        print(f"\n{report.command}: wrote {RAW.relative_to(ROOT)} and the Worker section "
-              f"of {RESULTS.relative_to(ROOT)}")  # fmt: skip
+        raw, results = record(report)
+        print(f"\n{report.command}: wrote {document.shown(raw)} and the Worker section "
+              f"of {document.shown(results)}")  # fmt: skip
     return 0
 
 
