@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(default=5, ge=1)
     cache_idle_s: float = Field(default=300.0, gt=0)
     cache_max_accounts: int = Field(default=200_000, ge=100)
+    cache_max_records: int = Field(default=500_000, ge=1000)
     out_maxlen: int = Field(default=1_000_000, ge=1000)
     in_retention_ms: int = Field(default=0, ge=0)
     backoff_max_s: float = Field(default=5.0, gt=0)

@@ -2,9 +2,11 @@
 
 Valid because the owner is the only writer of its shard; dropped whole when
 the shard is lost or a commit's result is unknown. Accounts idle for longer
-than ``idle_s``, and the least recently used beyond ``max_accounts``, are
+than ``idle_s``, and the least recently used beyond ``max_accounts`` or
+while the cache holds more than ``max_records`` transaction records, are
 evicted ("passivation"): Redis holds the state, so eviction costs a reload,
-never a transaction.
+never a transaction. An account loaded again is incomplete: an id it does not
+know is looked up in Redis before it is taken for new.
 """
 
 from __future__ import annotations
@@ -38,11 +40,14 @@ class AccountCache:
         idle_s: float,
         max_accounts: int = 1_000_000,
         clock: Callable[[], float] = time.monotonic,
+        max_records: int = 10_000_000,
     ) -> None:
         self._idle_s = idle_s
         self._max = max_accounts
+        self._max_records = max_records
         self._clock = clock
         self._accounts: OrderedDict[str, CachedAccount] = OrderedDict()
+        self._records = 0  # records held by every cached account together
 
     def get(self, account_id: str) -> CachedAccount | None:
         cached = self._accounts.get(account_id)
@@ -57,8 +62,24 @@ class AccountCache:
 
     def put(self, account_id: str, cached: CachedAccount) -> None:
         cached.used = self._clock()
+        replaced = self._accounts.get(account_id)
+        if replaced is not None:
+            self._records -= len(replaced.records)
+        self._records += len(cached.records)
         self._accounts[account_id] = cached
         self._accounts.move_to_end(account_id)
+
+    def add_records(self, account_id: str, records: Mapping[str, TxRecord]) -> None:
+        """Records of a cached account (ignored if it is not cached)."""
+        cached = self._accounts.get(account_id)
+        if cached is not None:
+            before = len(cached.records)
+            cached.records.update(records)
+            self._records += len(cached.records) - before
+
+    @property
+    def records(self) -> int:
+        return self._records
 
     def install(
         self, accounts: Mapping[str, Account], records: Mapping[str, Mapping[str, TxRecord]]
@@ -79,9 +100,7 @@ class AccountCache:
                 cached.used = now
                 entries.move_to_end(account_id)
         for account_id, changed in records.items():
-            cached = entries.get(account_id)
-            if cached is not None:
-                cached.records.update(changed)
+            self.add_records(account_id, changed)
 
     def __contains__(self, account_id: object) -> bool:
         return account_id in self._accounts
@@ -91,16 +110,24 @@ class AccountCache:
 
     def evict_idle(self) -> int:
         """Drop accounts unused for ``idle_s``, and the least recently used ones
-        beyond ``max_accounts``: memory stays bounded however many accounts pass."""
+        beyond ``max_accounts`` or while all hold more than ``max_records``
+        records: memory stays bounded however many accounts and transactions pass.
+        """
         horizon = self._clock() - self._idle_s
         evicted = 0
         while self._accounts:
             account_id, oldest = next(iter(self._accounts.items()))
-            if oldest.used > horizon and len(self._accounts) <= self._max:
+            if (
+                oldest.used > horizon
+                and len(self._accounts) <= self._max
+                and self._records <= self._max_records
+            ):
                 break
             del self._accounts[account_id]
+            self._records -= len(oldest.records)
             evicted += 1
         return evicted
 
     def clear(self) -> None:
         self._accounts.clear()
+        self._records = 0

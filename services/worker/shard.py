@@ -74,8 +74,9 @@ class ShardRunner:
         self.keys = ShardKeys(lease.shard)
         self.burst = burst
         # The budget is for a worker owning every shard; each shard has its part.
-        per_shard = max(100, settings.cache_max_accounts // settings.shards)
-        self.cache = AccountCache(settings.cache_idle_s, per_shard)
+        accounts = max(100, settings.cache_max_accounts // settings.shards)
+        records = max(1000, settings.cache_max_records // settings.shards)
+        self.cache = AccountCache(settings.cache_idle_s, accounts, max_records=records)
         # XREADGROUP replies are read raw by batch.entries_of_read (the hot path).
         client.set_response_callback("XREADGROUP", _raw)
         self.ckpt: str | None = None
@@ -241,9 +242,8 @@ class ShardRunner:
         if wanted:
             found = await self.hashes([self.keys.tx(a, t) for a, t in wanted])
             for (account_id, tx_id), h in zip(wanted, found, strict=True):
-                cached = self.cache.peek(account_id)
-                if h and cached is not None:
-                    cached.records[tx_id] = record_from(h)
+                if h:
+                    self.cache.add_records(account_id, {tx_id: record_from(h)})
 
     async def hashes(self, keys: list[str]) -> list[dict[str, str]]:
         """HGETALL of each key, in one command (``lua/load.lua``)."""

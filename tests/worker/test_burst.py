@@ -51,3 +51,16 @@ async def test_a_duplicate_changes_nothing_across_batches(redis_url: str) -> Non
         "duplicate",
         "duplicate",
     ]
+
+
+async def test_ids_of_an_account_evicted_for_its_records_are_still_known(redis_url: str) -> None:
+    # 1,000 records at most per worker (split over the shards: 1,000 per shard,
+    # the least allowed): account "a" outgrows it, is evicted after each commit
+    # and reloaded incomplete, so its old ids are looked up in Redis.
+    client = redis.Redis.from_url(redis_url)
+    init(client)
+    append(client, [deposit("a", str(n), 1) for n in range(1500)])
+    append(client, [deposit("a", "7", 1), wd("a", "1499", 1), deposit("a", "new", 1)])
+    await drain(redis_url, cache_max_records=1000, batch=200)
+    assert account(client, "a") == Account(1501, 0, False)
+    assert [o["o"] for o in outcomes(client)][-3:] == ["duplicate", "duplicate", "applied"]

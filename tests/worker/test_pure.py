@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.worker.accounts import Account
+from services.worker.accounts import Account, TxRecord, TxState
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.shares import plan, preference, target_share
 from shared.backoff import compute_backoff
+from shared.model import Outcome, TxType
 from shared.streams import id_key, trim_floor
 
 
@@ -69,6 +70,20 @@ def test_cache_keeps_at_most_max_accounts_dropping_the_least_recently_used() -> 
     cache.put("d", CachedAccount(Account(), complete=True))
     assert cache.evict_idle() == 2
     assert "a" in cache and "d" in cache and len(cache) == 2
+
+
+def test_cache_holds_at_most_max_records_dropping_the_least_recently_used() -> None:
+    cache = AccountCache(idle_s=3600, max_records=3, clock=lambda: 0.0)
+    cache.put("a", CachedAccount(Account(), complete=True))
+    cache.put("b", CachedAccount(Account(), complete=True))
+    record = TxRecord(TxType.DEPOSIT, TxState.APPLIED, Outcome.APPLIED, 10)
+    cache.add_records("a", {"1": record, "2": record})
+    cache.install({"b": Account(10)}, {"b": {"1": record, "2": record}})
+    assert cache.records == 4
+    assert cache.evict_idle() == 1
+    assert "a" not in cache and "b" in cache and cache.records == 2
+    cache.clear()
+    assert cache.records == 0
 
 
 def test_stream_ids_compare_numerically_and_trim_keeps_retention() -> None:
