@@ -53,6 +53,14 @@ async def send(client: aioredis.Redis, packed: bytes, commands: int) -> list[Any
         await pool.release(connection)
 
 
+async def execute(client: aioredis.Redis, packed: bytes) -> Any:
+    """Send one packed command; its reply, or the error Redis answered, raised."""
+    (reply,) = await send(client, packed, 1)
+    if isinstance(reply, ResponseError):
+        raise reply
+    return reply
+
+
 async def _reply(connection: Any) -> Any:
     try:
         return await connection.read_response()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -26,6 +27,19 @@ async def serve(settings: Settings, worker_id: str | None, burst: bool) -> None:
         await client.aclose()
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper cycle collections: a tenth of the worker's CPU went to them.
+
+    Each transaction leaves a few container objects, so the default threshold
+    (700 allocations) ran a young collection every few transactions, and the
+    cache's accounts made every older one long. Nothing of the worker's hot
+    path forms cycles: reference counting frees it. What exists at start (the
+    imported modules) is frozen out of every collection.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.worker", description=__doc__)
     parser.add_argument("--id", help="worker id (default: host-pid-random)")
@@ -33,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    tune_gc()
     try:
         import uvloop
 

@@ -63,7 +63,8 @@ def record_of(tx: Tx, outcome: Outcome, reason: Reason | str | None = None) -> T
 
 
 def with_state(record: TxRecord, state: TxState) -> TxRecord:
-    return record._replace(state=state)
+    type_, _, outcome, amount, reason, ref_tx_id = record
+    return _new(TxRecord, (type_, state, outcome, amount, reason, ref_tx_id))
 
 
 def apply(account: Account, tx: Tx, ref: TxRecord | None) -> tuple[Account, TxRecord | None]:

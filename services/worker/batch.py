@@ -14,6 +14,7 @@ import orjson
 from services.worker import hashes
 from services.worker.accounts import Account, TxRecord, record_of
 from services.worker.cache import AccountCache
+from services.worker.hashes import record_fields
 from services.worker.ledger import decide
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys
@@ -144,29 +145,38 @@ class Planner:
         return None if cached is None else cached.records.get(tx_id)
 
     def add(self, entry: Entry, tx: Tx) -> Outcome:
-        # The hot path: runs once per transaction, so lookups are inlined.
+        # The hot path: runs once per transaction, so lookups and the plan's
+        # small helpers are inlined here.
+        entry_id = entry.id
         account_id, tx_id, ref_id = tx.account_id, tx.tx_id, tx.ref_tx_id
         plan = self.plan
         cached = self.cache.peek(account_id)
         known = cached.records if cached is not None else _NONE
-        changed = plan.records.get(account_id, _NONE)
+        changed = plan.records.get(account_id)
+        if changed is None:
+            changed = plan.records[account_id] = {}
         own = changed.get(tx_id) or known.get(tx_id)
         ref = None if ref_id is None else (changed.get(ref_id) or known.get(ref_id))
         account = plan.accounts.get(account_id)
         if account is None and cached is not None:
             account = cached.account
         outcome, reason, after, record, new_ref = decide(account, tx, own, ref)
-        plan.ids.append(entry.id)
+        plan.ids.append(entry_id)
         plan.accounts[account_id] = after
         plan.last_tx[account_id] = tx_id
         if record is not None:
-            plan.remember(account_id, tx_id, record)
-            plan.write(self.keys.tx(account_id, tx_id), hashes.record_fields(record, entry.id))
+            changed[tx_id] = record
+            plan.write(self.keys.tx(account_id, tx_id), record_fields(record, entry_id))
         if new_ref is not None:
             assert ref_id is not None
-            plan.remember(account_id, ref_id, new_ref)
+            changed[ref_id] = new_ref
             plan.write(self.keys.tx(account_id, ref_id), ["state", new_ref.state])
-        plan.outs.append(outcome_doc(entry.id, tx, outcome, reason))
+        if reason is None:
+            out = {"e": entry_id, "a": account_id, "t": tx_id, "y": tx.type, "o": outcome,
+                   "at": tx.accepted_at}  # fmt: skip
+        else:
+            out = outcome_doc(entry_id, tx, outcome, reason)
+        plan.outs.append(out)
         return outcome
 
     def add_dead(self, entry: Entry, tx: Tx | None, reason: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
 from shared import resp
 from shared.store import Client
@@ -38,13 +38,11 @@ async def evalsha(
     if not isinstance(client, aioredis.Redis):
         return await script(keys=keys, args=args)
     packed = resp.pack("EVALSHA", script.sha, len(keys), *keys, *args)
-    (reply,) = await resp.send(client, packed, 1)
-    if isinstance(reply, NoScriptError):
+    try:
+        return await resp.execute(client, packed)
+    except NoScriptError:  # a restarted Redis: load it, once more
         await client.script_load(script.script)
-        (reply,) = await resp.send(client, packed, 1)
-    if isinstance(reply, ResponseError):
-        raise reply
-    return reply
+        return await resp.execute(client, packed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 
 from services.worker import batch
 from services.worker.accounts import Account
@@ -22,6 +23,7 @@ from services.worker.batch import Entry, Plan, Planner, entries_of, entries_of_r
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.hashes import account_from, record_from
 from services.worker.scripts import Scripts, evalsha
+from shared import resp
 from shared.backoff import compute_backoff
 from shared.errors import Fenced, Gap, InvalidInput
 from shared.keys import GROUP, ShardKeys
@@ -79,6 +81,10 @@ class ShardRunner:
         self.cache = AccountCache(settings.cache_idle_s, accounts, max_records=records)
         # XREADGROUP replies are read raw by batch.entries_of_read (the hot path).
         client.set_response_callback("XREADGROUP", _raw)
+        self.read_command = resp.pack(
+            "XREADGROUP", "GROUP", GROUP, worker_id, "COUNT", settings.batch,
+            "BLOCK", settings.block_ms, "STREAMS", self.keys.inbox, ">",
+        )  # fmt: skip
         self.ckpt: str | None = None
         self.claimed = False  # a claim of everything pending completed since the runner began
         self.stopping = asyncio.Event()
@@ -129,19 +135,24 @@ class ShardRunner:
 
     async def step(self) -> bool:
         """Read new entries and commit them; false when there was nothing to read."""
-        reply: Any = await self.client.xreadgroup(
+        entries = entries_of_read(await self.read())
+        if not entries:
+            self.cache.evict_idle()
+            return False
+        await self.process(entries, claimed=False)
+        return True
+
+    async def read(self) -> Any:
+        """``XREADGROUP … COUNT batch BLOCK block_ms … >`` of this shard, raw."""
+        if isinstance(self.client, aioredis.Redis):  # packed once (shared.resp)
+            return await resp.execute(self.client, self.read_command)
+        return await self.client.xreadgroup(
             GROUP,
             self.worker_id,
             {self.keys.inbox: ">"},
             count=self.settings.batch,
             block=self.settings.block_ms,
         )
-        entries = entries_of_read(reply)
-        if not entries:
-            self.cache.evict_idle()
-            return False
-        await self.process(entries, claimed=False)
-        return True
 
     async def sync(self, *, claim: bool = True) -> None:
         """Take over everything pending (when ``claim``), process all delivered after ckpt.
