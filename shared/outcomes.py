@@ -30,7 +30,9 @@ def unpack(fields: Mapping[Any, Any]) -> list[Outcome]:
     """
     data = fields.get("d", fields.get(b"d"))
     epoch = int(fields.get("ep", fields.get(b"ep", 0)))
-    outcomes: list[Outcome] = orjson.loads(data)
+    found = orjson.loads(data)
+    # An entry of txflow before 0.2 held one outcome, not an array of them.
+    outcomes: list[Outcome] = [found] if isinstance(found, dict) else found
     for outcome in outcomes:
         outcome["ep"] = epoch
     return outcomes

@@ -49,6 +49,8 @@ class Plan:
         target = self.hashes.get(key)
         if target is None:
             self.hashes[key] = fields
+        elif fields[0] == "state" and len(fields) == 2 and target[-2] == "state":
+            target[-1] = fields[1]  # a deposit disputed again in one batch: one pair, not many
         else:
             target += fields
 

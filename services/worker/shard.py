@@ -89,6 +89,7 @@ class ShardRunner:
         self.claimed = False  # a claim of everything pending completed since the runner began
         self.stopping = asyncio.Event()
         self.processed = 0
+        self.outs_per_commit = 1.0  # a moving average, for the cap of :out
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, and return."""
@@ -299,9 +300,10 @@ class ShardRunner:
         keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, *plan.hashes]
         last = plan.ids[-1]
         args: list[Any] = [self.worker_id, self.lease.token, GROUP, plan.ids[0], last]
-        # :out holds one entry per commit; capping it at out_maxlen outcomes'
-        # worth of entries of this commit's size keeps about out_maxlen outcomes.
-        out_entries = max(1, self.settings.out_maxlen // max(1, len(plan.outs)))
+        # :out holds one entry per commit: capped at out_maxlen outcomes' worth of
+        # entries of the recent average size, it keeps about out_maxlen outcomes.
+        self.outs_per_commit += (len(plan.outs) - self.outs_per_commit) / 20
+        out_entries = max(1, int(self.settings.out_maxlen / max(1.0, self.outs_per_commit)))
         args += [out_entries, trim_floor(last, self.settings.in_retention_ms)]
         args += [",".join(plan.ids), orjson.dumps(list(plan.hashes.values()))]
         args += [orjson.dumps(plan.outs) if plan.outs else "", b"\n".join(plan.dead)]

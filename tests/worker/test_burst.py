@@ -7,8 +7,10 @@ import redis.asyncio as aioredis
 
 from services.worker.accounts import Account
 from services.worker.worker import Worker
-from shared.keys import shard_keys
+from shared.keys import ShardKeys, shard_keys
+from shared.model import Tx, TxType
 from shared.settings import Settings
+from shared.sharding import shard_of
 from tests.worker.support import SHARDS, account, append, deposit, init, outcomes, pending_total
 from tests.worker.support import withdrawal as wd
 
@@ -64,3 +66,20 @@ async def test_ids_of_an_account_evicted_for_its_records_are_still_known(redis_u
     await drain(redis_url, cache_max_records=1000, batch=200)
     assert account(client, "a") == Account(1501, 0, False)
     assert [o["o"] for o in outcomes(client)][-3:] == ["duplicate", "duplicate", "applied"]
+
+
+async def test_a_deposit_disputed_thousands_of_times_in_one_batch_commits(redis_url: str) -> None:
+    # Each dispute and resolve rewrites the deposit's state: one batch of 5,000
+    # (the largest allowed) must still commit, all of it, in one script.
+    client = redis.Redis.from_url(redis_url)
+    init(client)
+    flips = [
+        Tx("a", f"f{n}", TxType.DISPUTE if n % 2 == 0 else TxType.RESOLVE, ref_tx_id="x")
+        for n in range(4998)
+    ]
+    append(client, [deposit("a", "x", 7), *flips, deposit("a", "y", 1)])
+    await drain(redis_url, batch=5000)
+    assert account(client, "a") == Account(8, 0, False)
+    assert {o["o"] for o in outcomes(client)} == {"applied"}
+    assert client.hget(ShardKeys(shard_of("a", SHARDS)).tx("a", "x"), "state") == b"resolved"
+    assert pending_total(client) == 0
