@@ -120,6 +120,8 @@ _NONE: dict[str, TxRecord] = {}  # read-only: "no records here"
 class Planner:
     """Builds a plan over the cache plus an overlay of this batch's changes."""
 
+    __slots__ = ("cache", "keys", "plan")
+
     def __init__(self, keys: ShardKeys, cache: AccountCache) -> None:
         self.keys = keys
         self.cache = cache
