@@ -17,7 +17,14 @@ import redis
 
 from shared.keys import shard_keys
 from tests.cluster.local import LocalCluster
-from tests.faults.checker import LeaseSampler, Loader, all_pending, decided, post_all, verify
+from tests.faults.checker import (
+    LeaseSampler,
+    Loader,
+    all_pending,
+    decided,
+    three_workers_in_order,
+    verify,
+)
 from tests.stack import Stack, wait_for, workload
 
 pytestmark = pytest.mark.slow
@@ -40,16 +47,26 @@ def inboxes_per_node(cluster: LocalCluster) -> dict[int, set[str]]:
     return found
 
 
+def two_workers_half_loaded(
+    stack: Stack, accounts: int, per_account: int, seed: int
+) -> tuple[LeaseSampler, Loader]:
+    """Ingest and workers a and b (each owning shards), leases sampled, half a load posted."""
+    api = stack.start_ingest()
+    stack.start_worker("a")
+    stack.start_worker("b")
+    wait_for(lambda: stack.owned_by("a") and stack.owned_by("b"), 15, "both workers own shards")
+    sampler = LeaseSampler(stack.redis_url, stack.shards, cluster=True)
+    sampler.start()
+    loader = Loader(api, workload(accounts=accounts, per_account=per_account, seed=seed))
+    loader.start()
+    assert loader.halfway.wait(60), "the first half of the load was not posted"
+    return sampler, loader
+
+
 def test_three_workers_apply_in_order_and_the_shards_spread_over_every_node(
     stack: Stack, client: redis.RedisCluster, cluster: LocalCluster
 ) -> None:
-    api = stack.start_ingest()
-    for n in range(3):
-        stack.start_worker(f"w{n}")
-    txs = workload(accounts=60, per_account=40)
-    history = post_all(api, txs)
-    wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
-    verify(client, stack.shards, history)
+    three_workers_in_order(stack, client)
     placed = inboxes_per_node(cluster)
     assert all(placed.values()), f"a node holds no shard: {placed}"
     assert set().union(*placed.values()) == {k.inbox for k in shard_keys(stack.shards)}
@@ -58,15 +75,7 @@ def test_three_workers_apply_in_order_and_the_shards_spread_over_every_node(
 def test_a_killed_workers_shards_move_and_nothing_is_lost_or_doubled(
     stack: Stack, client: redis.RedisCluster
 ) -> None:
-    api = stack.start_ingest()
-    stack.start_worker("a")
-    stack.start_worker("b")
-    wait_for(lambda: stack.owned_by("a") and stack.owned_by("b"), 15, "both workers own shards")
-    sampler = LeaseSampler(stack.redis_url, stack.shards, cluster=True)
-    sampler.start()
-    loader = Loader(api, workload(accounts=80, per_account=50, seed=2))
-    loader.start()
-    assert loader.halfway.wait(60), "the first half of the load was not posted"
+    sampler, loader = two_workers_half_loaded(stack, accounts=80, per_account=50, seed=2)
     loader.resume()  # the rest arrives while the shards move
     stack.signal("a", signal.SIGKILL)
     wait_for(lambda: stack.owned_by("b") == set(range(stack.shards)), 4 * TTL_S + 5,
@@ -84,15 +93,7 @@ def test_a_node_killed_and_restarted_mid_load_loses_nothing(
 ) -> None:
     # The node holding txflow:meta and txflow:workers, and shards of its own.
     victim = cluster.node_of_port(client.get_node_from_key("txflow:workers").port)
-    api = stack.start_ingest()
-    stack.start_worker("a")
-    stack.start_worker("b")
-    wait_for(lambda: stack.owned_by("a") and stack.owned_by("b"), 15, "both workers own shards")
-    sampler = LeaseSampler(stack.redis_url, stack.shards, cluster=True)
-    sampler.start()
-    loader = Loader(api, workload(accounts=50, per_account=40, seed=6))
-    loader.start()
-    assert loader.halfway.wait(60), "the first half of the load was not posted"
+    sampler, loader = two_workers_half_loaded(stack, accounts=50, per_account=40, seed=6)
     wait_for(lambda: decided(client, stack.shards) > 0, 30, "work being committed")
     loader.resume()  # posts meet a dead node: 503s, retried with the same ids
     victim.kill()

@@ -36,6 +36,7 @@ from shared.outcomes import unpack
 from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.store import connect_sync
+from tests.stack import Stack, wait_for, workload
 
 
 @dataclass
@@ -224,3 +225,14 @@ def verify(client: redis.Redis, shards: int, history: History, *, poison: bool =
         duplicates_from_retries=duplicates,
         lease_samples=0 if sampler is None else sampler.samples,
     )
+
+
+def three_workers_in_order(stack: Stack, client: redis.Redis) -> None:
+    """Ingest and workers w0, w1, w2 as processes; a load posted, decided and verified."""
+    api = stack.start_ingest()
+    for n in range(3):
+        stack.start_worker(f"w{n}")
+    txs = workload(accounts=60, per_account=40)
+    history = post_all(api, txs)
+    wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
+    verify(client, stack.shards, history)

@@ -20,7 +20,13 @@ import pytest
 import redis
 
 from shared.model import Tx
-from tests.faults.checker import Loader, all_pending, decided, post_all, verify
+from tests.faults.checker import (
+    Loader,
+    all_pending,
+    decided,
+    three_workers_in_order,
+    verify,
+)
 from tests.stack import Stack, wait_for, workload
 
 pytestmark = pytest.mark.slow
@@ -55,13 +61,7 @@ def owned_by(stack: Stack, worker: str) -> set[int]:
 def test_three_workers_apply_each_accounts_transactions_in_order(
     stack: Stack, client: redis.Redis
 ) -> None:
-    api = stack.start_ingest()
-    for n in range(3):
-        stack.start_worker(f"w{n}")
-    txs = workload(accounts=60, per_account=40)
-    history = post_all(api, txs)
-    wait_for(lambda: decided(client, stack.shards) >= len(txs), 60, "every transaction decided")
-    verify(client, stack.shards, history)
+    three_workers_in_order(stack, client)
 
     def shares() -> list[int]:
         owners = list(stack.owners().values())
