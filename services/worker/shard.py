@@ -18,7 +18,6 @@ import orjson
 import redis.asyncio as aioredis
 
 from services.worker import batch
-from services.worker.accounts import Account
 from services.worker.batch import Entry, Plan, Planner, entries_of, entries_of_read
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.hashes import account_from, record_from
@@ -248,8 +247,10 @@ class ShardRunner:
         if accounts:
             found = await self.hashes([self.keys.account(a) for a in accounts])
             for account_id, h in zip(accounts, found, strict=True):
-                cached = CachedAccount(account_from(h), complete=False) if h else None
-                self.cache.put(account_id, cached or CachedAccount(Account(), complete=True))
+                # An account Redis does not hold stays out of the cache: the plan takes
+                # an account it cannot find as new, and its commit caches it, complete.
+                if h:
+                    self.cache.put(account_id, CachedAccount(account_from(h), complete=False))
         wanted = batch.missing_records(txs, self.cache)
         if wanted:
             found = await self.hashes([self.keys.tx(a, t) for a, t in wanted])
@@ -260,7 +261,7 @@ class ShardRunner:
     async def hashes(self, keys: list[str]) -> list[dict[str, str]]:
         """HGETALL of each key, in one command (``lua/load.lua``)."""
         replies = await evalsha(self.client, self.scripts.load, keys, ())
-        return [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in replies]
+        return [dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {} for flat in replies]
 
     async def over_delivered(self, entries: list[Entry]) -> dict[str, str]:
         """Claimed entries delivered more than ``max_deliveries`` times: dead letters."""
