@@ -43,6 +43,8 @@ def test_compose_has_redis_with_aof_ingest_and_a_scalable_worker(compose: dict) 
     assert services["ingest"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "ports" not in services["worker"] and "container_name" not in services["worker"]
+    for name in ("redis", "ingest", "worker"):  # a worker exits 1 when Redis is not up yet
+        assert services[name]["restart"] == "unless-stopped", f"{name} is not restarted"
 
 
 def test_every_module_the_containers_run_exists(compose: dict) -> None:  # type: ignore[type-arg]
