@@ -215,9 +215,7 @@ def outcome_doc(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> dict
 
 def missing_accounts(txs: list[Tx | InvalidInput], cache: AccountCache) -> list[str]:
     """Accounts of this batch that must be loaded from Redis first."""
-    return list(
-        {tx.account_id: None for tx in txs if isinstance(tx, Tx) and tx.account_id not in cache}
-    )
+    return cache.missing(tx.account_id for tx in txs if isinstance(tx, Tx))
 
 
 def missing_records(txs: list[Tx | InvalidInput], cache: AccountCache) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from services.worker.accounts import Account, TxRecord
@@ -102,6 +102,11 @@ class AccountCache:
         for account_id, changed in records.items():
             self.add_records(account_id, changed)
 
+    def missing(self, account_ids: Iterable[str]) -> list[str]:
+        """The distinct ``account_ids`` not cached, in first-seen order."""
+        entries = self._accounts
+        return [a for a in dict.fromkeys(account_ids) if a not in entries]
+
     def __contains__(self, account_id: object) -> bool:
         return account_id in self._accounts
 
@@ -114,16 +119,18 @@ class AccountCache:
         records: memory stays bounded however many accounts and transactions pass.
         """
         horizon = self._clock() - self._idle_s
+        entries = self._accounts
         evicted = 0
-        while self._accounts:
-            account_id, oldest = next(iter(self._accounts.items()))
+        while entries:
+            account_id, oldest = entries.popitem(last=False)
             if (
                 oldest.used > horizon
-                and len(self._accounts) <= self._max
+                and len(entries) < self._max
                 and self._records <= self._max_records
             ):
+                entries[account_id] = oldest  # it stays, the oldest still
+                entries.move_to_end(account_id, last=False)
                 break
-            del self._accounts[account_id]
             self._records -= len(oldest.records)
             evicted += 1
         return evicted
