@@ -71,6 +71,16 @@ async def serve(settings: Settings) -> AsyncIterator[Api]:
             yield Api(app, http, client, settings)
 
 
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+async def guarded(redis_url: str) -> AsyncIterator[Api]:
+    """A service behind the bearer token ``TOKEN``."""
+    async with serve(make_settings(redis_url, api_token=TOKEN)) as api:
+        yield api
+
+
 @pytest.fixture
 async def api(redis_url: str) -> AsyncIterator[Api]:
     async with serve(make_settings(redis_url)) as running:

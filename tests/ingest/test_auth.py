@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.ingest.conftest import Api, assert_problem, deposit, make_settings, serve
-
-TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-async def guarded(redis_url: str) -> AsyncIterator[Api]:
-    async with serve(make_settings(redis_url, api_token=TOKEN)) as api:
-        yield api
+from tests.ingest.conftest import TOKEN, Api, assert_problem, deposit
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from services.cli.redis_process import RedisProcess
 from services.ingest.fastpath import FastPath
 from shared.keys import ShardKeys
 from tests.ingest.conftest import (
+    TOKEN,
     Api,
     account_in_shard,
     deposit,
@@ -29,7 +30,6 @@ from tests.ingest.conftest import (
 )
 from tests.ingest.test_validation import INVALID
 
-TOKEN = "s3cret-token"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -166,12 +166,6 @@ async def test_chunked_body_over_the_limit_gets_the_same_413(small: Api) -> None
 
     assert (await answered_alike(small, request)).status_code == 413
     assert await small.total_entries() == 0
-
-
-@pytest.fixture
-async def guarded(redis_url: str) -> AsyncIterator[Api]:
-    async with serve(make_settings(redis_url, api_token=TOKEN)) as api:
-        yield api
 
 
 @pytest.mark.parametrize(
