@@ -123,7 +123,7 @@ def from_wire(doc: object) -> Tx | None:
     ``TransactionIn``'s rules (strict types, no extra field, the amount string
     at most 40 characters, then ``build_tx``'s) without building a pydantic
     model: ingest's hot path. ``None`` says only "not this way": ask
-    ``TransactionIn`` for the errors. tests/test_model.py holds the two to the
+    ``TransactionIn`` for the errors. tests/test_wire.py holds the two to the
     same answers over generated documents.
     """
     if type(doc) is not dict or not _WIRE_FIELDS.issuperset(doc):

@@ -14,6 +14,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from shared.errors import StoreUnavailable
+from shared.store import refusing
+
 
 def pack(*args: str | bytes | int) -> bytes:
     """One command: an array of bulk strings. Text is UTF-8; lengths are in bytes."""
@@ -54,9 +57,15 @@ async def send(client: aioredis.Redis, packed: bytes, commands: int) -> list[Any
 
 
 async def execute(client: aioredis.Redis, packed: bytes) -> Any:
-    """Send one packed command; its reply, or the error Redis answered, raised."""
+    """Send one packed command; its reply, or the error Redis answered, raised.
+
+    A Redis that takes no writes for now (``store.refusing``) raises
+    ``StoreUnavailable``, as an unreachable one does: retry later.
+    """
     (reply,) = await send(client, packed, 1)
     if isinstance(reply, ResponseError):
+        if refusing(reply):
+            raise StoreUnavailable(f"Redis refuses writes: {reply}")
         raise reply
     return reply
 

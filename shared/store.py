@@ -36,6 +36,7 @@ SyncClient = redis.Redis | redis.RedisCluster
 # its other uses are programming errors, e.g. keys of two slots in one command,
 # which the tests in tests/cluster rule out).
 UNAVAILABLE = (
+    StoreUnavailable,  # ours: raised for a Redis that answers but takes no writes (refusing)
     rex.ConnectionError,
     rex.TimeoutError,
     rex.BusyLoadingError,
@@ -44,6 +45,19 @@ UNAVAILABLE = (
     rex.TryAgainError,
     rex.RedisClusterException,
 )
+
+
+# Replies meaning "not now" from a Redis that is up: a replica after a failover
+# (READONLY), out of memory (OOM), failing to persist (MISCONF), a replica whose
+# primary is down (MASTERDOWN), too few replicas (NOREPLICAS). Retry later too.
+_REFUSING = ("MISCONF", "MASTERDOWN", "NOREPLICAS")
+
+
+def refusing(error: BaseException) -> bool:
+    """Whether Redis answered ``error`` because it takes no writes for now."""
+    if isinstance(error, rex.ReadOnlyError | rex.OutOfMemoryError | rex.TryAgainError):
+        return True
+    return isinstance(error, rex.ResponseError) and str(error).startswith(_REFUSING)
 
 
 def fail_fast() -> Retry:

@@ -37,7 +37,7 @@ import redis.asyncio as aioredis
 
 from shared import resp
 from shared.errors import StoreUnavailable
-from shared.store import UNAVAILABLE, Client
+from shared.store import UNAVAILABLE, Client, refusing
 
 log = logging.getLogger("txflow.ingest")
 
@@ -168,6 +168,8 @@ def _resolve(batch: list[_Pending], replies: list[object]) -> None:
         if pending.future.done():  # the client went away; its entries stand
             continue
         error = next((r for r in ids if isinstance(r, BaseException)), None)
+        if error is not None and refusing(error):  # retry later (503), not a bug (500)
+            error = StoreUnavailable(f"Redis refuses writes: {error}")
         if error is None:
             pending.future.set_result(ids)  # type: ignore[arg-type]
         else:

@@ -35,8 +35,10 @@ async def receive(channel: Receive, content_length: str | None, limit: int) -> b
     body is counted as it arrives and abandoned past the limit. Raises
     Starlette's ``ClientDisconnect`` when the client goes away first.
     """
-    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
-        raise problems.too_large(limit)
+    declared = content_length  # ASCII digits only: str.isdigit() takes '²' too
+    if declared and declared.isascii() and declared.isdigit():
+        if len(declared) > 18 or int(declared) > limit:
+            raise problems.too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -63,8 +63,9 @@ class FastPath:
         except problems.STORE_ERRORS as e:
             await self._problem(problems.store_unavailable(e), scope, receive, send)
             return
-        except ClientDisconnect:
-            return  # gone before its body arrived: there is no one to answer
+        except ClientDisconnect:  # gone before its body arrived: no one to answer
+            self._metrics.count_request(ROUTE, "POST", problems.CLIENT_GONE)
+            return
         except Exception:
             # As FastAPI's ServerErrorMiddleware does: a 500 problem, then the
             # exception goes on to the server, which logs it.

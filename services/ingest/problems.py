@@ -16,6 +16,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from shared.errors import StoreUnavailable
 from shared.store import UNAVAILABLE
@@ -141,6 +142,15 @@ async def _store_unavailable(_: Request, exc: Exception) -> Response:
     return store_unavailable(exc).response()
 
 
+CLIENT_GONE = 499
+"""nginx's "client closed request": what a request whose client went away before
+its body arrived is counted as. Nothing was appended, and no one is answered."""
+
+
+async def _client_gone(_: Request, exc: Exception) -> Response:
+    return Response(status_code=CLIENT_GONE)
+
+
 def internal() -> Problem:
     """500: a bug or a Redis error that is not about reaching it (the exception is logged)."""
     return Problem(500, "an unexpected error occurred")
@@ -157,4 +167,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     for store_error in STORE_ERRORS:
         app.add_exception_handler(store_error, _store_unavailable)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _internal)

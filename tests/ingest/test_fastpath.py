@@ -233,7 +233,11 @@ async def test_a_redis_error_that_is_no_outage_is_the_same_500_problem(api: Api)
     assert fast.json() == slow.json()
 
 
-async def test_client_gone_before_its_body_gets_no_answer_and_appends_nothing(api: Api) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["fast path", "route"])
+@pytest.mark.parametrize("path", ["/v1/transactions", "/v1/transactions/batch"])
+async def test_client_gone_before_its_body_is_counted_499_and_appends_nothing(
+    api: Api, fast: bool, path: str
+) -> None:
     sent: list[Message] = []
     messages: list[Message] = [
         {"type": "http.request", "body": b'{"tx_id": "t1", ', "more_body": True},
@@ -247,13 +251,18 @@ async def test_client_gone_before_its_body_gets_no_answer_and_appends_nothing(ap
         sent.append(message)
 
     scope = {
-        "type": "http", "method": "POST", "path": "/v1/transactions", "root_path": "",
+        "type": "http", "method": "POST", "path": path, "root_path": "",
         "headers": [(b"content-type", b"application/json")], "query_string": b"",
     }  # fmt: skip
-    await api.app(scope, receive, send)
+    before = await samples(api)
+    await (api.app if fast else api.app.fastapi)(scope, receive, send)  # raises nothing
 
-    assert sent == []
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] in ([], [499])
     assert await api.total_entries() == 0
+    labels = (("method", "POST"), ("route", path), ("status", "499"))
+    added = counted(before, await samples(api))
+    assert added[("txflow_http_requests_total", labels)] == 1.0
+    assert not [key for key in added if ("status", "500") in key[1]]
 
 
 async def test_without_a_running_service_fastapi_answers(redis_url: str) -> None:

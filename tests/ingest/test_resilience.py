@@ -83,3 +83,21 @@ async def test_start_creates_meta_and_every_group(api: Api) -> None:
     for shard_keys in keys.shard_keys(api.settings.shards):
         groups = await api.redis.xinfo_groups(shard_keys.inbox)
         assert [g["name"] for g in groups] == [keys.GROUP]
+
+
+async def test_redis_refusing_writes_is_503_and_accepts_again_once_it_takes_them(
+    redis_factory: Callable[..., RedisProcess],
+) -> None:
+    # Out of memory here; a replica after a failover (READONLY) answers the same way.
+    server = redis_factory("none")
+    async with serve(make_settings(server.url)) as api:
+        await api.redis.config_set("maxmemory", 1)
+        for request in (
+            api.http.post("/v1/transactions", json=deposit("t1")),
+            api.http.post("/v1/transactions/batch", json=[deposit("t2")]),
+        ):
+            response = await request
+            assert_problem(response, 503)
+            assert response.headers["retry-after"] == "1"
+        await api.redis.config_set("maxmemory", 0)
+        assert (await api.http.post("/v1/transactions", json=deposit("t1"))).status_code == 202

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -238,3 +239,30 @@ async def test_a_replayed_dead_letter_is_applied_once(
     assert account(client, "a") == Account(15, 0, False)
     assert [o["o"] for o in outcomes(client)][-2:] == ["applied", "duplicate"]
     text.close()
+
+
+async def test_a_redis_refusing_writes_is_waited_out_then_the_batch_commits(
+    client: redis.Redis, redis_url: str
+) -> None:
+    # Out of memory: every read and commit is refused (a replica after a failover
+    # answers READONLY the same way). The runner backs off and retries, never crashes.
+    shard = shard_of("a", SHARDS)
+    append(client, [deposit("a", "1", 100)])
+    runner, aclient = await runner_for(redis_url, shard, "owner")
+    client.config_set("maxmemory", 1)
+    try:
+        task = asyncio.create_task(runner.run())
+
+        def refused() -> bool:
+            return int(client.info("errorstats").get("errorstat_OOM", {}).get("count", 0)) > 0
+
+        deadline = time.monotonic() + 10
+        while not refused():
+            assert time.monotonic() < deadline, "nothing was refused"
+            assert not task.done(), "the runner stopped"
+            await asyncio.sleep(0.01)
+    finally:
+        client.config_set("maxmemory", 0)
+    await asyncio.wait_for(task, 30)
+    assert account(client, "a") == Account(100, 0, False)
+    await aclient.aclose()
