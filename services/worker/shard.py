@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,6 +19,7 @@ from services.worker import batch
 from services.worker.batch import Entry, Plan, Planner, entries_of, entries_of_read
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.hashes import account_from, record_from
+from services.worker.leases import Lease
 from services.worker.scripts import Scripts, evalsha
 from shared import resp
 from shared.backoff import compute_backoff
@@ -32,19 +31,6 @@ from shared.store import UNAVAILABLE, Client
 from shared.streams import id_key, trim_floor
 
 log = logging.getLogger("txflow.worker")
-
-
-@dataclass(slots=True)
-class Lease:
-    """Ownership of a shard: the fencing token and until when it is surely ours."""
-
-    shard: int
-    token: int
-    valid_until: float  # time.monotonic()
-
-    @property
-    def valid(self) -> bool:
-        return time.monotonic() < self.valid_until
 
 
 def _raw(response: Any, **options: Any) -> Any:

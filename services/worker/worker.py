@@ -18,8 +18,9 @@ from contextlib import suppress
 from typing import Any
 
 from services.worker import shares
+from services.worker.leases import Lease
 from services.worker.scripts import Scripts
-from services.worker.shard import Lease, ShardRunner
+from services.worker.shard import ShardRunner
 from shared import keys
 from shared.deployment import ensure_deployment
 from shared.keys import GROUP, ShardKeys

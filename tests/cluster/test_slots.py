@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from redis.cluster import key_slot
 
 from services.worker.batch import Entry, Plan, decode_all
+from services.worker.leases import Lease
 from services.worker.scripts import Scripts
-from services.worker.shard import Lease, ShardRunner
+from services.worker.shard import ShardRunner
 from services.worker.worker import Worker
 from shared.keys import ShardKeys
 from shared.model import ID_PATTERN, Tx, TxType

@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 from services.worker import shard as shard_module
 from services.worker import validation
 from services.worker.accounts import Account
+from services.worker.leases import Lease
 from services.worker.scripts import Scripts
-from services.worker.shard import Lease, ShardRunner
+from services.worker.shard import ShardRunner
 from shared.errors import Fenced
 from shared.keys import GROUP, ShardKeys
 from shared.model import Tx, TxType
