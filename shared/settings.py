@@ -6,7 +6,9 @@ Environment variables carry the prefix ``TXFLOW_``, plus the standard
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,7 +28,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=1000, ge=1)
     max_lag: int = Field(default=100_000, ge=1)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    api_token: str | None = None
+    # Surrounding whitespace (a '\r' from an env file) is no part of a token: kept,
+    # it would refuse every request. Empty or blank: no auth.
+    api_token: Annotated[str | None, AfterValidator(lambda t: (t or "").strip() or None)] = None
     lag_refresh_ms: int = Field(default=100, ge=10)
 
     # worker

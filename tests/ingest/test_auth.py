@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.settings import Settings
 from tests.ingest.conftest import TOKEN, Api, assert_problem, deposit
 
 
@@ -52,3 +53,12 @@ async def test_without_a_configured_token_no_header_is_needed(api: Api) -> None:
 async def test_openapi_declares_bearer_auth_when_a_token_is_set(guarded: Api) -> None:
     schema = (await guarded.http.get("/openapi.json")).json()
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_a_token_from_an_env_file_is_taken_without_its_surrounding_whitespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TXFLOW_API_TOKEN", f" {TOKEN}\r")
+    assert Settings().api_token == TOKEN
+    monkeypatch.setenv("TXFLOW_API_TOKEN", "  ")
+    assert Settings().api_token is None
