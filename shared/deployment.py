@@ -10,14 +10,27 @@ from __future__ import annotations
 from redis import exceptions as rex
 
 from shared import keys
-from shared.errors import ShardCountMismatch
-from shared.store import Client
+from shared.errors import ShardCountMismatch, StoreUnavailable
+from shared.store import Client, refusing
 
 SCHEMA_VERSION = 1
 
 
 async def ensure_deployment(client: Client, shards: int) -> None:
-    """Create ``txflow:meta`` if absent, check it, create every shard's group."""
+    """Create ``txflow:meta`` if absent, check it, create every shard's group.
+
+    A Redis that takes no writes for now (out of memory, a replica) raises
+    ``StoreUnavailable``, as an unreachable one does.
+    """
+    try:
+        await _ensure(client, shards)
+    except rex.ResponseError as e:
+        if refusing(e):
+            raise StoreUnavailable(f"Redis refuses writes: {e}") from None
+        raise
+
+
+async def _ensure(client: Client, shards: int) -> None:
     await client.hsetnx(keys.META, "shards", shards)
     await client.hsetnx(keys.META, "schema", SCHEMA_VERSION)
     await check_deployment(client, shards)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import redis
 
 from services.cli.redis_process import RedisProcess
 from shared import keys
-from shared.errors import ShardCountMismatch
+from shared.errors import ShardCountMismatch, StoreUnavailable
 from tests.ingest.conftest import Api, assert_problem, deposit, eventually, make_settings, serve
 
 
@@ -101,3 +102,16 @@ async def test_redis_refusing_writes_is_503_and_accepts_again_once_it_takes_them
             assert response.headers["retry-after"] == "1"
         await api.redis.config_set("maxmemory", 0)
         assert (await api.http.post("/v1/transactions", json=deposit("t1"))).status_code == 202
+
+
+async def test_start_against_a_redis_refusing_writes_is_store_unavailable(
+    redis_factory: Callable[..., RedisProcess],
+) -> None:
+    # What the entry points report in one line ("redis unavailable"), not a traceback.
+    server = redis_factory("none")
+    client = redis.Redis.from_url(server.url)
+    client.config_set("maxmemory", 1)
+    with pytest.raises(StoreUnavailable, match="refuses writes"):
+        async with serve(make_settings(server.url)):
+            pass
+    client.close()
