@@ -32,9 +32,9 @@ class Entry(NamedTuple):
 class Plan:
     """Everything one commit writes, and what the cache learns when it succeeds.
 
-    ``hashes`` maps each key to its fields and values as one flat list (HSET's
-    arguments); a key written twice in a batch gets the later fields appended,
-    and HSET lets the last value of a field win.
+    ``hashes``: each key's fields and values as one flat list (HSET's
+    arguments), merged when a batch writes a key twice (a deposit disputed,
+    then resolved): one HSET of a few fields per key, whatever the batch.
     """
 
     ids: list[str] = field(default_factory=list)
@@ -49,10 +49,10 @@ class Plan:
         target = self.hashes.get(key)
         if target is None:
             self.hashes[key] = fields
-        elif fields[0] == "state" and len(fields) == 2 and target[-2] == "state":
-            target[-1] = fields[1]  # a deposit disputed again in one batch: one pair, not many
-        else:
-            target += fields
+        else:  # rare: merged, so the later value of a field replaces the earlier one
+            merged = dict(zip(target[::2], target[1::2], strict=True))
+            merged.update(zip(fields[::2], fields[1::2], strict=True))
+            self.hashes[key] = [item for pair in merged.items() for item in pair]
 
     def remember(self, account_id: str, tx_id: str, record: TxRecord) -> None:
         changed = self.records.get(account_id)
@@ -135,12 +135,6 @@ class Planner:
             plan.hashes[self.keys.account(account_id)] = fields
         return plan
 
-    def account(self, account_id: str) -> Account | None:
-        if account_id in self.plan.accounts:
-            return self.plan.accounts[account_id]
-        cached = self.cache.peek(account_id)
-        return None if cached is None else cached.account
-
     def record(self, account_id: str, tx_id: str) -> TxRecord | None:
         changed = self.plan.records.get(account_id)
         if changed is not None and tx_id in changed:
@@ -175,12 +169,7 @@ class Planner:
             assert ref_id is not None
             changed[ref_id] = new_ref
             plan.write(self.keys.tx(account_id, ref_id), ["state", new_ref.state])
-        if reason is None:
-            out = {"e": entry_id, "a": account_id, "t": tx_id, "y": tx.type, "o": outcome,
-                   "at": tx.accepted_at}  # fmt: skip
-        else:
-            out = outcome_doc(entry_id, tx, outcome, reason)
-        plan.outs.append(out)
+        plan.outs.append(outcome_doc(entry_id, tx, outcome, reason))
         return outcome
 
     def add_dead(self, entry: Entry, tx: Tx | None, reason: str) -> None:

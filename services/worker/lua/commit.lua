@@ -31,12 +31,9 @@ if next_entry == nil or next_entry[1] ~= ARGV[4] then
   return {'gap', next_entry and next_entry[1] or ''}
 end
 
--- unpack is bounded by Lua's C stack (8000 values): HSET in slices of pairs
+-- (a hash has a handful of fields: the client merges a batch's writes per key)
 for h, fields in ipairs(cjson.decode(ARGV[9])) do
-  local n = #fields
-  for k = 1, n, 1000 do
-    redis.call('HSET', KEYS[6 + h], unpack(fields, k, math.min(k + 999, n)))
-  end
+  redis.call('HSET', KEYS[6 + h], unpack(fields))
 end
 
 if ARGV[10] ~= '' then
