@@ -16,7 +16,18 @@ WORKERS = f"{PREFIX}:workers"
 class ShardKeys:
     """The keys of one shard. Cheap to build; build one per shard and keep it."""
 
-    __slots__ = ("ckpt", "dlq", "epoch", "inbox", "lease", "outbox", "shard", "tag")
+    __slots__ = (
+        "ckpt",
+        "control",
+        "dlq",
+        "epoch",
+        "inbox",
+        "lease",
+        "outbox",
+        "parked",
+        "shard",
+        "tag",
+    )
 
     def __init__(self, shard: int) -> None:
         self.shard = shard
@@ -27,12 +38,22 @@ class ShardKeys:
         self.lease = f"{self.tag}:lease"
         self.epoch = f"{self.tag}:epoch"
         self.ckpt = f"{self.tag}:ckpt"
+        self.parked = f"{self.tag}:parked"  # hash: parked account → why and since when
+        self.control = f"{self.tag}:ctl"  # stream: operator requests to the owner
 
     def account(self, account_id: str) -> str:
         return f"{self.tag}:acct:{account_id}"
 
     def tx(self, account_id: str, tx_id: str) -> str:
         return f"{self.tag}:tx:{account_id}:{tx_id}"
+
+    def held(self, account_id: str) -> str:
+        """List: the entries of a parked account set aside, oldest first."""
+        return f"{self.tag}:park:{account_id}"
+
+    def control_result(self, request_id: str) -> str:
+        """String, expiring: the result of the operator request ``request_id``."""
+        return f"{self.tag}:ctl:{request_id}"
 
     def __repr__(self) -> str:
         return f"ShardKeys({self.shard})"

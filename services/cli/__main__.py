@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from services.cli import dlq, load, replay, status, up
+from services.cli import dlq, load, parked, replay, status, up
 from services.cli.poster import ApiError
 from services.cli.redis_process import NoRedisServer
 from shared.errors import TxflowError
@@ -58,6 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     for action in ("show", "replay"):
         a = dq_commands.add_parser(action, help=f"{action} one dead letter")
         a.add_argument("id", help="the dead letter's id (from 'txflow dlq list')")
+
+    pk = commands.add_parser("parked", help="parked accounts: list, show, retry, skip")
+    pk_commands = pk.add_subparsers(dest="parked_command", required=True, metavar="ACTION")
+    pk_commands.add_parser("list", help="parked accounts: why, since when, entries held")
+    pk_commands.add_parser("show", help="a parked account and its held entries").add_argument(
+        "account"
+    )
+    retry = pk_commands.add_parser(
+        "retry", help="apply the held entries in order (once the cause is fixed)"
+    )
+    skip = pk_commands.add_parser(
+        "skip", help="dead-letter the first held entry with a note, then retry the rest"
+    )
+    skip.add_argument("--note", required=True, help="why (kept with the dead letter)")
+    for a in (retry, skip):
+        a.add_argument("account")
+        a.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                       help="how long to wait for the shard's owner (default 30)")  # fmt: skip
     return parser
 
 
@@ -85,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     client = redis_client()
     if args.command == "status":
         return status.status(client, json=args.json, watch=args.watch)
+    if args.command == "parked":
+        return run_parked(client, args)
     if args.dlq_command == "list":
         dlq.show_table(dlq.letters(client))
     elif args.dlq_command == "show":
@@ -92,6 +112,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"replayed {args.id} as {dlq.replay(client, args.id)}")
     return 0
+
+
+def run_parked(client: SyncClient, args: argparse.Namespace) -> int:
+    if args.parked_command == "list":
+        parked.show_table(parked.accounts(client))
+        return 0
+    if args.parked_command == "show":
+        print(status.as_json(parked.show(client, args.account)))
+        return 0
+    note = getattr(args, "note", "")
+    k, request_id = parked.send(client, args.parked_command, args.account, note)
+    found = parked.wait(client, k, request_id, args.timeout)
+    print(parked.describe(found))
+    return 0 if found["status"] == "released" else 1
 
 
 def main(argv: list[str] | None = None) -> int:

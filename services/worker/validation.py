@@ -5,8 +5,8 @@ A rejection is an outcome, not an error: ``check`` returns the reason.
 
 from __future__ import annotations
 
-from services.worker.accounts import Account, TxRecord, TxState
-from shared.model import DEAD, DEPOSIT, DISPUTE, WITHDRAWAL, Reason, Tx
+from services.worker.accounts import UNDECIDED, Account, TxRecord, TxState
+from shared.model import DEPOSIT, DISPUTE, WITHDRAWAL, Reason, Tx
 
 
 def check(account: Account, tx: Tx, ref: TxRecord | None) -> Reason | None:
@@ -28,13 +28,13 @@ def check(account: Account, tx: Tx, ref: TxRecord | None) -> Reason | None:
             return Reason.ACCOUNT_LOCKED
         return _disputable(ref)
     # resolve and chargeback act only on an open dispute, locked or not
-    if ref is None or ref.outcome is DEAD:
+    if ref is None or ref.outcome in UNDECIDED:
         return Reason.UNKNOWN_REF
     return None if ref.state is TxState.DISPUTED else Reason.NOT_DISPUTED
 
 
 def _disputable(ref: TxRecord | None) -> Reason | None:
-    if ref is None or ref.outcome is DEAD:
+    if ref is None or ref.outcome in UNDECIDED:
         return Reason.UNKNOWN_REF
     if ref.type is not DEPOSIT:
         return Reason.REF_NOT_DEPOSIT
