@@ -48,10 +48,13 @@ class Stack:
     cluster: bool = False
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     api: str = ""
+    poison: Path | None = None  # workers run under the test hook tests.poison, read from here
 
     def env(self) -> dict[str, str]:
+        poison = {} if self.poison is None else {"TXFLOW_TEST_POISON": str(self.poison)}
         return {
             **os.environ,
+            **poison,
             "REDIS_URL": self.redis_url,
             "TXFLOW_REDIS_CLUSTER": "1" if self.cluster else "0",
             "TXFLOW_SHARDS": str(self.shards),
@@ -80,9 +83,8 @@ class Stack:
 
     def start_worker(self, worker_id: str, redis_url: str | None = None) -> subprocess.Popen[bytes]:
         """A worker; ``redis_url`` lets it reach Redis another way (through a proxy)."""
-        return self.spawn(
-            worker_id, "-m", "services.worker", "--id", worker_id, redis_url=redis_url
-        )
+        module = "services.worker" if self.poison is None else "tests.poison"
+        return self.spawn(worker_id, "-m", module, "--id", worker_id, redis_url=redis_url)
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         self.procs[name].send_signal(sig)
