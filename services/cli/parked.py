@@ -36,14 +36,21 @@ def accounts(client: SyncClient) -> list[dict[str, Any]]:
         pipe.hgetall(k.parked)
     found = [(k, str(a), Parked.decode(v)) for k, h in zip(every, pipe.execute(), strict=True)
              for a, v in h.items()]  # fmt: skip
-    pipe = client.pipeline(transaction=False)
-    for k, account, _ in found:
-        pipe.llen(k.held(account))
-    held = pipe.execute() if found else []
+    held = held_counts(client, [(k, a) for k, a, _ in found])
     return [
-        {"shard": k.shard, "account": a, "reason": p.reason, "since": p.since, "held": int(n)}
+        {"shard": k.shard, "account": a, "reason": p.reason, "since": p.since, "held": n}
         for (k, a, p), n in zip(found, held, strict=True)
     ]
+
+
+def held_counts(client: SyncClient, accounts: list[tuple[ShardKeys, str]]) -> list[int]:
+    """How many entries each parked account holds, in one pipeline."""
+    if not accounts:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for k, account in accounts:
+        pipe.llen(k.held(account))
+    return [int(n) for n in pipe.execute()]
 
 
 def parked_of(client: SyncClient, account: str) -> tuple[ShardKeys, Parked]:

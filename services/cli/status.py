@@ -1,4 +1,5 @@
-"""``txflow status``: shards, their node, owners, lag, pending, dead letters, live workers.
+"""``txflow status``: shards, their node, owners, lag, pending, dead letters, parked
+accounts and the entries they hold, live workers.
 
 A shard's node is the server holding its keys: on a Redis Cluster, the primary
 of its hash tag's slot; on one Redis, that server.
@@ -34,10 +35,15 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
         pipe.xinfo_groups(k.inbox)
         pipe.xpending_range(k.inbox, keys.GROUP, "-", "+", 1)
         pipe.xlen(k.dlq)
+        pipe.hkeys(k.parked)
     replies = pipe.execute()
+    parked = [(k, str(a)) for i, k in enumerate(shards) for a in replies[7 * i + 6]]
+    held: dict[int, int] = {}
+    for (k, _), n in zip(parked, _held_counts(client, parked), strict=True):
+        held[k.shard] = held.get(k.shard, 0) + n
     rows = []
     for i, k in enumerate(shards):
-        owner, epoch, ckpt, groups, oldest, dlq = replies[6 * i : 6 * i + 6]
+        owner, epoch, ckpt, groups, oldest, dlq, accounts = replies[7 * i : 7 * i + 7]
         group: dict[str, Any] = next((g for g in groups if g["name"] == keys.GROUP), {})
         rows.append(
             {
@@ -50,11 +56,19 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
                 "pending": group.get("pending", 0),
                 "oldest_pending_ms": oldest[0]["time_since_delivered"] if oldest else None,
                 "dlq": dlq,
+                "parked": len(accounts),
+                "held": held.get(k.shard, 0),
             }
         )
     now_ms = int(time.time() * 1000)
     workers = [{"id": w, "expires_in_ms": int(score) - now_ms} for w, score in _live(client)]
     return {"shards": rows, "workers": workers}
+
+
+def _held_counts(client: SyncClient, accounts: list[tuple[keys.ShardKeys, str]]) -> list[int]:
+    from services.cli.parked import held_counts  # (parked needs shard_count from here)
+
+    return held_counts(client, accounts)
 
 
 def _live(client: SyncClient) -> list[tuple[str, float]]:
@@ -71,7 +85,9 @@ def render(snap: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title="shards")
-    for column in ("shard", "node", "owner", "epoch", "lag", "pending", "oldest pending", "dlq"):
+    columns = ("shard", "node", "owner", "epoch", "lag", "pending", "oldest pending", "dlq",
+               "parked", "held")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column in ("node", "owner") else "right")
     table.columns[1].overflow = "fold"  # host:port is useless cut short: wrap it instead
     for r in snap["shards"]:
@@ -79,7 +95,8 @@ def render(snap: dict[str, Any]) -> Any:
         lag = "?" if r["lag"] is None else str(r["lag"])
         owner = r["owner"] or "[red]none[/]"
         table.add_row(str(r["shard"]), r["node"], owner, str(r["epoch"]), lag,
-                      str(r["pending"]), age, str(r["dlq"]))  # fmt: skip
+                      str(r["pending"]), age, str(r["dlq"]), str(r["parked"]),
+                      str(r["held"]))  # fmt: skip
     workers = Table(title="live workers")
     workers.add_column("worker")
     workers.add_column("heartbeat expires in", justify="right")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 
 import orjson
@@ -10,6 +11,7 @@ from fastapi import Depends, FastAPI, Path, Request, Response
 from services.ingest import auth, body, lookup, problems, schemas
 from services.ingest.metrics import CONTENT_TYPE, Metrics
 from services.ingest.runtime import Runtime
+from shared.errors import StoreUnavailable
 from shared.model import ID_PATTERN
 from shared.settings import Settings
 
@@ -96,7 +98,12 @@ async def readyz(runtime: RuntimeDep) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus text. Parked accounts are read now (cheap, and only when scraped);
+    with Redis down, their last values are shown."""
     registry: Metrics = request.app.state.metrics
+    runtime = runtime_of(request)
+    with suppress(StoreUnavailable):
+        registry.observe_parking(await lookup.parking(runtime.client, runtime.settings.shards))
     return Response(registry.render(), media_type=CONTENT_TYPE)
 
 

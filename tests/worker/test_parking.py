@@ -17,7 +17,8 @@ import orjson
 import pytest
 import redis
 
-from services.cli import parked
+from services.cli import parked, status
+from services.cli.__main__ import main
 from services.worker.ledger import MemoryLedger
 from shared.keys import ShardKeys
 from shared.model import Outcome, Tx, TxType
@@ -110,6 +111,8 @@ async def test_a_poisoned_account_is_held_in_order_its_neighbour_goes_on_and_ret
     (row,) = parked.accounts(text)
     assert (row["account"], row["held"]) == (a, 6)
     assert "raised 2 times" in row["reason"] and "injected poison" in row["reason"]
+    shard = status.snapshot(text)["shards"][k.shard]
+    assert (shard["parked"], shard["held"]) == (1, 6)  # txflow status
 
     found = await request(text, redis_url, "retry", a)  # the cause is not fixed yet
     assert (found["status"], found["held"]) == ("parked", 6)
@@ -223,3 +226,31 @@ async def test_entries_arriving_for_a_parked_account_join_its_queue_across_worke
     assert decided(client, a) == [("01", "applied"), ("02", "applied"), ("03", "applied")]
     assert account(client, a) is not None and account(client, a).available == 5  # type: ignore[union-attr]
     assert [o["o"] for o in outcomes(client)].count(Outcome.PARKED) == 3
+
+
+async def test_the_parked_commands_list_show_and_leave_a_request_queued_past_their_deadline(
+    client: redis.Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (a,) = one_shard(1)
+    poison = install(Poison(accounts=[a]), monkeypatch)
+    append(client, [deposit(a, "01", 10), wd(a, "02", 4)])
+    await drain(redis_url, max_deliveries=1)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert main(["parked", "list"]) == 0
+    assert a in capsys.readouterr().out
+    assert main(["parked", "show", a]) == 0
+    shown = orjson.loads(capsys.readouterr().out)
+    assert [e["tx_id"] for e in shown["entries"]] == ["01", "02"] and shown["held"] == 2
+    assert main(["status"]) == 0
+    assert "parked" in capsys.readouterr().out
+    # No worker runs: the command gives up waiting, the request stays queued...
+    assert main(["parked", "retry", a, "--timeout", "0.3"]) == 1
+    assert "stays queued" in capsys.readouterr().err
+    poison.accounts.clear()
+    await drain(redis_url)  # ...and the next owner carries it out
+    assert decided(client, a) == [("01", "applied"), ("02", "applied")]
+    assert main(["parked", "retry", a]) == 1
+    assert f"account {a} is not parked" in capsys.readouterr().err
