@@ -27,12 +27,14 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING
 
 from services.worker import validation
 from services.worker.accounts import Account, TxRecord
 from shared.model import Reason, Tx
+
+if TYPE_CHECKING:  # (a worker process under the hook starts without importing pytest)
+    import pytest
 
 ENV = "TXFLOW_TEST_POISON"
 Check = Callable[[Account, Tx, TxRecord | None], Reason | None]

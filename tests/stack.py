@@ -97,6 +97,14 @@ class Stack:
         settings = Settings(redis_url=self.redis_url, redis_cluster=self.cluster)  # type: ignore[call-arg]
         return connect_sync(settings, **options)
 
+    def heartbeats(self, worker: str) -> bool:
+        """Whether ``worker`` is in ``txflow:workers`` (it runs its loop, signals handled)."""
+        client = self.client()
+        try:
+            return client.zscore(keys.WORKERS, worker) is not None
+        finally:
+            client.close()
+
     def owners(self) -> dict[int, str | None]:
         client = self.client(decode_responses=True)
         try:

@@ -83,6 +83,7 @@ def soak(minutes: float, seed: int, workdir: Path, poison_rate: int) -> dict[str
             schedule.append((kind, round(gap, 2)))
             time.sleep(gap)
             print(f"[{time.strftime('%H:%M:%S')}] fault: {kind}", file=sys.stderr, flush=True)
+            faults.replace_exited()
             KINDS[kind](faults, rng)
         load.done.set()
         load.join(120)

@@ -12,7 +12,8 @@ log sequentially:
     was held, and is decided when its account is retried);
 (b) each account's decided outcomes are in sequence order;
 (c) final account states equal the sequential model;
-(d) the dead-letter queues are empty (unless the scenario injected poison);
+(d) the dead-letter queues are empty (unless the scenario dead-letters on purpose:
+    poison parks its account, it does not dead-letter);
 (e) no shard was owned by two workers at once: each epoch had one owner, and
     the epochs in each shard's outcome log never go down (a fenced-out owner
     never committed after its successor).
