@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     # it would refuse every request. Empty or blank: no auth.
     api_token: Annotated[str | None, AfterValidator(lambda t: (t or "").strip() or None)] = None
     lag_refresh_ms: int = Field(default=100, ge=10)
+    # What one client may hold (services/ingest/protocol.py): the request line and
+    # headers in bytes (431 beyond) and in time from the first byte (408), the body
+    # in time from the end of the headers (408), an idle keep-alive connection, and
+    # the connections open at once (unset: derived from RLIMIT_NOFILE).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    keep_alive_s: int = Field(default=5, ge=1)
+    max_connections: int | None = Field(default=None, ge=1)
 
     # worker
     lease_ttl_ms: int = Field(default=10_000, ge=300)
