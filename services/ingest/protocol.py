@@ -17,6 +17,9 @@ descriptor. ``Guarded`` adds, per connection:
   ``TXFLOW_HEADER_TIMEOUT_S``;
 - the body in time, from the end of the headers: ``408`` past
   ``TXFLOW_BODY_TIMEOUT_S``;
+- an answer the client does not take: a connection whose written data has
+  waited unread as long (a client pipelining requests without reading the
+  answers) is dropped;
 
 and, over all connections, a cap (``limits.connection_cap``). A connection
 beyond the cap takes the place of the one that has waited longest without a
@@ -114,6 +117,7 @@ class Guarded(HttpToolsProtocol):
         self.admitted = False
         self._deadline: float | None = None  # of the head or body being read, else None
         self._head_bytes: int | None = None  # of the head being read, else None
+        self._unread_since: float | None = None  # since when written data waits, else None
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -180,11 +184,20 @@ class Guarded(HttpToolsProtocol):
             if cycle.response_complete or cycle.more_body:  # idle, or the next one arriving
                 self.gate.waiting[self] = None
 
+    def pause_writing(self) -> None:
+        """The client takes less than is written: its clock starts (see ``_check``)."""
+        super().pause_writing()
+        if self._unread_since is None:
+            self._unread_since = self.loop.time()
+            wake = self._unread_since + self.gate.body_s
+            if self._timer is not None and self._timer.when() > wake:
+                self._timer.cancel()
+                self._timer = self.loop.call_at(wake, self._check)
+
     def evict(self) -> None:
         """Make room for a newer connection: ``503`` if reading a request, else just close."""
         if self._deadline is None:
-            self.gate.release(self)
-            self.transport.close()
+            self._close()
         else:
             self._refuse(self.gate.full)
 
@@ -193,19 +206,33 @@ class Guarded(HttpToolsProtocol):
         self._head_bytes = 0
 
     def _check(self) -> None:
-        """The timer: refuse a head or body past its deadline, else sleep until it."""
+        """The timer: drop an answer left unread, refuse a head or body past its deadline,
+        else sleep until the next deadline (or ``head_s``, while none runs)."""
         self._timer = None
-        if self.transport.is_closing():
+        now, gate, closing = self.loop.time(), self.gate, self.transport.is_closing()
+        if not self.transport.get_write_buffer_size():
+            self._unread_since = None
+        elif self._unread_since is None:
+            self._unread_since = now
+        elif now >= self._unread_since + gate.body_s:
+            gate.incidents.note("answer not read")
+            self.transport.abort()
             return
-        now, deadline = self.loop.time(), self._deadline
-        if deadline is None or now < deadline:
-            self._timer = self.loop.call_at(deadline or now + self.gate.head_s, self._check)
-        elif self._head_bytes is not None:
-            self.gate.incidents.note("headers too slow")
-            self._refuse(self.gate.head_late)
-        else:
-            self.gate.incidents.note("body too slow")
-            self._refuse(self.gate.body_late)
+        deadline = None if closing else self._deadline
+        if deadline is not None and now >= deadline:
+            if self._head_bytes is not None:
+                gate.incidents.note("headers too slow")
+                self._refuse(gate.head_late)
+            else:
+                gate.incidents.note("body too slow")
+                self._refuse(gate.body_late)
+            return
+        wake = now + gate.head_s if deadline is None else deadline
+        if self._unread_since is not None:
+            wake = min(wake, self._unread_since + gate.body_s)
+        elif closing:
+            return  # nothing left to write: connection_lost follows
+        self._timer = self.loop.call_at(wake, self._check)
 
     def _refuse(self, response: bytes) -> None:
         """Write ``response`` unless it would mix with another, then close."""
@@ -216,8 +243,15 @@ class Guarded(HttpToolsProtocol):
             clear = not cycle.response_started  # the cycle is the request whose body is late
         if clear:
             self.transport.write(response)
-        self.transport.close()
+        self._close()
+
+    def _close(self) -> None:
+        """Close, and free the slot now: what the client left unread is dropped."""
         self.gate.release(self)
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()
+        else:
+            self.transport.close()
 
 
 def protocol_class(settings: Settings, cap: int) -> type[Guarded]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,11 +29,13 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class App:
-    """Answers ``200`` with the body's size once it is read; ``/busy`` waits for ``release``."""
+    """Answers ``200`` with the body's size once it is read; ``/busy`` waits for ``release``,
+    ``/big`` answers 16 MiB."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.waiting = 0  # requests in /busy
+        self.sending = 0  # answers of /big begun
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         size, more = 0, True
@@ -42,6 +45,13 @@ class App:
         if scope["path"] == "/busy":
             self.waiting += 1
             await self.release.wait()
+        if scope["path"] == "/big":
+            self.sending += 1
+            await send({"type": "http.response.start", "status": 200})
+            for _ in range(256):
+                await send({"type": "http.response.body", "body": bytes(65536), "more_body": True})
+            await send({"type": "http.response.body"})
+            return
         body = b"%d" % size
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", b"%d" % len(body))]})  # fmt: skip
@@ -147,6 +157,23 @@ async def test_the_head_limit_counts_the_head_not_the_body_read_with_it() -> Non
         assert (await one_response(near_limit)).startswith(b"HTTP/1.1 200 ")
         for _, writer in (accepted, near_limit):
             writer.close()
+
+
+async def test_an_answer_left_unread_is_dropped_and_frees_its_slot() -> None:
+    app = App()
+    async with serving(app, cap=1, body_timeout_s=0.5) as port:
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.connect(("127.0.0.1", port))
+        reader.sendall(get("/big"))  # and never reads
+        await eventually(lambda: _true(app.sending == 1))
+
+        async def served() -> bytes | None:
+            answer = await response(await connect(port, get("/", b"Connection: close\r\n")))
+            return answer if answer.startswith(b"HTTP/1.1 200 ") else None  # else 503: busy
+
+        await eventually(served)
+        reader.close()
 
 
 def test_the_default_cap_leaves_descriptors_for_redis_and_the_rest() -> None:
