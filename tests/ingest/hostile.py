@@ -52,6 +52,7 @@ class Ingest:
     proc: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    redis_url: str
 
     @property
     def url(self) -> str:
@@ -78,7 +79,7 @@ class Ingest:
                 [sys.executable, "-m", "services.ingest", "--port", str(port)],
                 cwd=ROOT, env=env, stdout=out, stderr=out, preexec_fn=_low_nofile,
             )  # fmt: skip
-        ingest = cls(proc, port, log_path)
+        ingest = cls(proc, port, log_path, redis_url)
         try:
             wait_until_up(f"{ingest.url}/healthz", watch={"ingest": proc}, timeout=30)
             yield ingest

@@ -21,6 +21,7 @@ import redis
 from services.cli.redis_process import RedisProcess
 from services.ingest.incidents import QUIET_S
 from services.ingest.limits import connection_cap
+from shared.keys import ShardKeys
 from tests.ingest.hostile import NOFILE, Ingest, answer, answered, probing, status_of
 from tests.stack import wait_for
 
@@ -166,6 +167,8 @@ def test_a_body_sent_a_byte_at_a_time_is_answered_408(ingest: Ingest) -> None:
     )
     response = drip(ingest, sock, b" " * 1000)
     assert status_of(response) == 408
+    with redis.Redis.from_url(ingest.redis_url) as client:
+        assert sum(client.xlen(ShardKeys(s).inbox) for s in range(4)) == 0
 
 
 def test_a_kept_alive_connection_fed_blank_lines_is_closed(ingest: Ingest) -> None:
