@@ -1,11 +1,7 @@
-"""The single-POST baselines: servers that read the body and answer 202, with no I/O.
+"""``python -m benchmarks.bare --port PORT [--fastapi]``: the single-POST baselines.
 
-``python -m benchmarks.bare --port PORT [--fastapi]``
-
-By default a raw ASGI app of a few lines; with ``--fastapi`` the same as a
-bare FastAPI endpoint (for context: FastAPI's own cost). Both answer ``GET
-/healthz`` with 200 and run under uvicorn as the ingest does (uvloop,
-httptools, no access log), in a process of their own.
+A raw ASGI app (or, ``--fastapi``, one FastAPI route, for context) that reads
+the body and answers 202 with no I/O, under uvicorn with the ingest's settings.
 """
 
 from __future__ import annotations

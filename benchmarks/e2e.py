@@ -1,10 +1,5 @@
-"""Part ``e2e``: POST to commit through a ``LocalStack`` vs the raw pipeline (RESULTS.md says how).
-
-The raw pipeline (``benchmarks/raw.py``) moves the workload's first entries
-through XADD, XREADGROUP and XACK; then a ``LocalStack`` (1 ingest, 2 workers)
-takes the same transactions flat out (its peak), then 25 / 50 / 75 / 100 % of
-that peak, paced: achieved tx/s and latency accepted → applied.
-"""
+"""Part ``e2e``: 1 ingest + 2 workers (a ``LocalStack``), flat out then paced at shares of
+that peak, vs the raw XADD + read + ack pipeline; RESULTS.md says how."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Part ``ingest``: the API's two paths against their baselines (RESULTS.md says how).
-
-Single POSTs to ``python -m services.ingest`` vs a bare ASGI app under the
-same uvicorn (``benchmarks/bare.py``); batch POSTs of 1,000 vs raw pipelined
-XADD of the same entries (``benchmarks/raw.py``); the batch path's server CPU
-per transaction vs ``orjson.loads`` + XADD packing of the same items.
-"""
+"""Part ``ingest``: single POSTs vs a bare ASGI app, batch POSTs vs raw pipelined XADD,
+server CPU vs ``orjson.loads`` + XADD packing; RESULTS.md says how."""
 
 from __future__ import annotations
 

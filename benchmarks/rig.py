@@ -161,6 +161,11 @@ class Rig:
             raise RuntimeError(f"{len(found):,} outcomes for {expected:,} transactions")
         return commits, dict(Counter(found).most_common())
 
+    def fixed_cost(self) -> Burst:
+        """A burst worker on an empty deployment: interpreter, imports, leases, idle tail."""
+        self.reset()
+        return self.burst("worker-empty")
+
     def burst(self, name: str) -> Burst:
         """One ``python -m services.worker --burst``: it drains every shard and exits."""
         env = {"REDIS_URL": self.server.url, "TXFLOW_SHARDS": str(SHARDS), "TXFLOW_BLOCK_MS": "100"}
@@ -192,13 +197,13 @@ def redis_rig(tmp: Path) -> Iterator[Rig]:
 
 def machine() -> dict[str, Any]:
     """Cores, CPU model, Python, Redis server and kernel of this run."""
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    models = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
     version = subprocess.run([find_binary(), "--version"], capture_output=True, text=True).stdout
+    redis_version = re.search(r"v=(\S+)", version)
     return {
         "nproc": os.cpu_count(),
-        "cpu": models[0] if models else platform.processor(),
+        "cpu": models[0] if models else platform.machine(),
         "python": platform.python_version(),
-        "redis": next((w[2:] for w in version.split() if w.startswith("v=")), version.strip()),
+        "redis": redis_version.group(1) if redis_version else version.strip(),
         "kernel": f"{platform.system()} {platform.release()}",
     }

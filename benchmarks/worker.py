@@ -1,11 +1,5 @@
-"""Parts ``worker`` and ``scale``: one burst worker against the bare loops (RESULTS.md says how).
-
-``worker``: over pre-filled shard streams (10,000 accounts), the bare
-XREADGROUP + XACK loop and the one-at-a-time consumer (each on a consumer group
-of its own), then one ``python -m services.worker --burst``; in rounds.
-``scale``: the same at 1 k / 100 k / 1 M accounts, plus Redis's memory per
-stored transaction.
-"""
+"""Parts ``worker`` and ``scale``: a burst worker vs the bare loops over the same
+pre-filled streams, at 10,000 accounts and at 1 k to 1 M; RESULTS.md says how."""
 
 from __future__ import annotations
 
@@ -43,12 +37,6 @@ def drain(rig: Rig, name: str, entries: int, fixed: Burst) -> dict[str, Any]:
     }
 
 
-def fixed_cost(rig: Rig) -> Burst:
-    """A burst worker on an empty deployment: interpreter, imports, leases, the idle tail."""
-    rig.reset()
-    return rig.burst("worker-empty")
-
-
 def worker_round(rig: Rig, txs: list[Tx], single: int, fixed: Burst, n: int) -> dict[str, Any]:
     rig.reset()
     rig.fill(txs)
@@ -69,17 +57,14 @@ def worker_part(quick: bool, tmp: Path) -> dict[str, Any]:
     entries, single, rounds = WORKER[quick]
     txs = list(transactions(ACCOUNTS, entries))
     with redis_rig(tmp) as rig:
-        fixed, found = fixed_cost(rig), []
+        fixed, found = rig.fixed_cost(), []
         for n in range(rounds):
             print(f"  round {n + 1}/{rounds}", file=sys.stderr)
             found.append(worker_round(rig, txs, single, fixed, n))
     found.sort(key=lambda r: r["vs_bare"])  # the figures: the round of the median ratio
     ratios = [{k: r[k] for k in ("vs_bare", "vs_single", "redis_vs_bare")} for r in found]
-    return found[len(found) // 2] | {
-        "accounts": ACCOUNTS,
-        "rounds": ratios,
-        "fixed_cpu_s": fixed.cpu_s,
-    }
+    median = found[len(found) // 2]
+    return median | {"accounts": ACCOUNTS, "rounds": ratios, "fixed_cpu_s": fixed.cpu_s}
 
 
 def noting(txs: Iterator[Tx], names: set[str]) -> Iterator[Tx]:
@@ -108,7 +93,7 @@ def scale_size(rig: Rig, accounts: int, entries: int, fixed: Burst) -> dict[str,
 def scale_part(quick: bool, tmp: Path) -> dict[str, Any]:
     sizes, entries = SCALE[quick]
     with redis_rig(tmp) as rig:
-        fixed, runs = fixed_cost(rig), []
+        fixed, runs = rig.fixed_cost(), []
         for accounts in sizes:
             print(f"  {accounts:,} accounts", file=sys.stderr)
             runs.append(scale_size(rig, accounts, entries, fixed))
