@@ -68,6 +68,13 @@ def too_large(limit: int) -> Problem:
     return Problem(413, f"the request body is larger than {limit} bytes")
 
 
+def unsupported_media_type(given: str | None, accepted: Sequence[str]) -> Problem:
+    """415: a body of a type the route does not read; ``accepted`` names those it does."""
+    got = "none" if not given else repr(given[:100])
+    detail = f"Content-Type must be {' or '.join(accepted)} (got {got})"
+    return Problem(415, detail, accepted=list(accepted))
+
+
 def throttled(shards: Iterable[int]) -> Problem:
     """429: a shard's backlog is over the limit; the work already accepted is untouched."""
     hot = sorted(shards)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Path, Request, Response
 
-from services.ingest import auth, body, lookup, problems, schemas
+from services.ingest import auth, body, lookup, media, problems, schemas
 from services.ingest.metrics import CONTENT_TYPE, Metrics
 from services.ingest.runtime import Runtime
 from shared.model import ID_PATTERN
@@ -45,6 +45,7 @@ async def post_transaction(request: Request) -> Response:
     describes, and what answers when the fast path steps aside.
     """
     runtime = runtime_of(request)
+    media.require(request.headers.get("content-type"), media.SINGLE)
     tx = body.one(await body.read(request, runtime.settings.max_body_bytes))
     (receipt,) = await runtime.intake.accept([tx])
     return _json(receipt, 202)
@@ -53,9 +54,9 @@ async def post_transaction(request: Request) -> Response:
 async def post_batch(request: Request) -> Response:
     """Accept a batch (JSON array or NDJSON), all or nothing, receipts in request order."""
     runtime = runtime_of(request)
+    media_type = media.require(request.headers.get("content-type"), media.BATCH)
     data = await body.read(request, runtime.settings.max_body_bytes)
-    content_type = request.headers.get("content-type", "")
-    txs = body.many(data, content_type, runtime.settings.max_batch)
+    txs = body.many(data, media_type, runtime.settings.max_batch)
     receipts = await runtime.intake.accept(txs)
     return _json({"accepted": len(receipts), "results": receipts}, 202)
 
@@ -114,7 +115,7 @@ def _v1(app: FastAPI, settings: Settings) -> None:
     """The ``/v1`` routes, behind the bearer token when one is configured."""
     guards = auth.guards(settings.api_token)
     common = schemas.problems(401, 503) if settings.api_token else schemas.problems(503)
-    post, get = common | schemas.problems(413, 422, 429), common | schemas.problems(404, 422)
+    post, get = common | schemas.problems(413, 415, 422, 429), common | schemas.problems(404, 422)
     app.add_api_route(
         "/v1/transactions", post_transaction, methods=["POST"], status_code=202,
         response_model=schemas.Receipt, responses=post, dependencies=guards,
