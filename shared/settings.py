@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     # it would refuse every request. Empty or blank: no auth.
     api_token: Annotated[str | None, AfterValidator(lambda t: (t or "").strip() or None)] = None
     lag_refresh_ms: int = Field(default=100, ge=10)
+    # What one client (one source address) may hold of a shard's backlog before
+    # its requests for that shard get 429; unset: a quarter of max_lag.
+    max_lag_per_client: int | None = Field(default=None, ge=1)
+    # Proxies whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips:
+    # addresses or networks, comma-separated, or "*"); empty: the header is ignored.
+    forwarded_allow_ips: str = ""
 
     # worker
     lease_ttl_ms: int = Field(default=10_000, ge=300)
@@ -44,3 +50,8 @@ class Settings(BaseSettings):
     out_maxlen: int = Field(default=1_000_000, ge=1000)
     in_retention_ms: int = Field(default=0, ge=0)
     backoff_max_s: float = Field(default=5.0, gt=0)
+
+    @property
+    def client_lag_limit(self) -> int:
+        """``max_lag_per_client``, or a quarter of ``max_lag`` when it is unset."""
+        return self.max_lag_per_client or max(1, self.max_lag // 4)

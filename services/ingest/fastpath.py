@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from services.ingest import auth, body, media, problems
+from services.ingest.fairness import client_of
 from services.ingest.intake import Intake, Receipt
 from services.ingest.metrics import Metrics
 from shared.settings import Settings
@@ -101,7 +102,7 @@ class FastPath:
             raise problems.unauthorized()
         media.require(content_type, media.SINGLE)
         tx = body.one(await body.receive(receive, content_length, self._limit))
-        (receipt,) = await intake.accept([tx])
+        (receipt,) = await intake.accept([tx], client_of(scope))
         return receipt
 
     async def _problem(

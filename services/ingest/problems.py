@@ -88,6 +88,20 @@ def throttled(shards: Iterable[int]) -> Problem:
     )
 
 
+def over_share(shards: Iterable[int], limit: int) -> Problem:
+    """429: this client holds more than ``limit`` entries of each of ``shards``' backlog."""
+    full = sorted(shards)
+    return Problem(
+        429,
+        f"this client holds more than {limit} unprocessed transactions of shard(s) "
+        f"{', '.join(map(str, full))}; retry later",
+        type=BACKPRESSURE,
+        title="Backpressure",
+        headers={"Retry-After": "1"},
+        shards=full,
+    )
+
+
 def unavailable(detail: str) -> Problem:
     """503: Redis cannot be reached right now; the client retries with the same ids."""
     headers = {"Retry-After": "1"}

@@ -8,6 +8,7 @@ import orjson
 from fastapi import Depends, FastAPI, Path, Request, Response
 
 from services.ingest import auth, body, lookup, media, problems, schemas
+from services.ingest.fairness import client_of
 from services.ingest.metrics import CONTENT_TYPE, Metrics
 from services.ingest.runtime import Runtime
 from shared.model import ID_PATTERN
@@ -47,7 +48,7 @@ async def post_transaction(request: Request) -> Response:
     runtime = runtime_of(request)
     media.require(request.headers.get("content-type"), media.SINGLE)
     tx = body.one(await body.read(request, runtime.settings.max_body_bytes))
-    (receipt,) = await runtime.intake.accept([tx])
+    (receipt,) = await runtime.intake.accept([tx], client_of(request.scope))
     return _json(receipt, 202)
 
 
@@ -57,7 +58,7 @@ async def post_batch(request: Request) -> Response:
     media_type = media.require(request.headers.get("content-type"), media.BATCH)
     data = await body.read(request, runtime.settings.max_body_bytes)
     txs = body.many(data, media_type, runtime.settings.max_batch)
-    receipts = await runtime.intake.accept(txs)
+    receipts = await runtime.intake.accept(txs, client_of(request.scope))
     return _json({"accepted": len(receipts), "results": receipts}, 202)
 
 

@@ -8,18 +8,23 @@ monitor, flushes what is queued and closes the client.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from services.ingest import auth
 from services.ingest.appender import Appender
 from services.ingest.backpressure import LagMonitor
+from services.ingest.fairness import ClientShares
 from services.ingest.intake import Intake
 from services.ingest.metrics import Metrics
 from shared.deployment import check_deployment, ensure_deployment
 from shared.errors import ShardCountMismatch
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, Client, connect
+
+log = logging.getLogger("txflow.ingest")
 
 # A request waits at most this long on a Redis that accepts connections but
 # does not answer, then gets a 503.
@@ -52,17 +57,27 @@ async def running(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime
     try:
         await ensure_deployment(client, settings.shards)
         appender = Appender(client, metrics.observe_pipeline)
+        # Past max_lag a shard refuses everyone: older entries than that need no owner.
+        shares = ClientShares(
+            settings.shards, limit=settings.client_lag_limit, capacity=2 * settings.max_lag
+        )
+
+        def observe(lags: Sequence[int]) -> None:
+            metrics.observe_lags(lags)
+            shares.settle(lags)
+
         monitor = LagMonitor(
             client,
             settings.shards,
             max_lag=settings.max_lag,
             interval_s=settings.lag_refresh_ms / 1000,
-            observe=metrics.observe_lags,
+            observe=observe,
         )
         await monitor.refresh()
-        intake = Intake(settings.shards, appender, monitor, metrics.accepted.inc)
+        intake = Intake(settings.shards, appender, monitor, shares, metrics.accepted.inc)
         appender.start()
         monitor.start()
+        log.info(auth.describe(settings.api_token))
         try:
             yield Runtime(settings, client, appender, monitor, intake)
         finally:
