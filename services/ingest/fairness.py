@@ -26,7 +26,7 @@ change of client, and the count of each client in them.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from starlette.types import Scope
 
@@ -50,19 +50,27 @@ class ClientShares:
         self.limit = limit
         self._logs = [_Log(capacity) for _ in range(shards)]
 
-    def full(self, client: str, shards: Iterable[int]) -> frozenset[int]:
+    def full(self, client: str, shards: Sequence[int]) -> frozenset[int]:
         """Those of ``shards`` in whose backlog ``client`` holds more than ``limit`` entries."""
         logs, limit = self._logs, self.limit
+        if len(shards) == 1:  # a single POST: no set to build
+            return _NONE if logs[shards[0]].held.get(client, 0) <= limit else frozenset(shards)
         return frozenset(s for s in set(shards) if logs[s].held.get(client, 0) > limit)
 
     def add(self, client: str, shards: Sequence[int]) -> None:
         """``client`` may append one entry to each of ``shards`` (a shard per transaction)."""
-        for shard, count in _per_shard(shards):
+        if len(shards) == 1:  # a single POST: no Counter to build
+            self._logs[shards[0]].add(client, 1)
+            return
+        for shard, count in Counter(shards).items():
             self._logs[shard].add(client, count)
 
     def answered(self, shards: Sequence[int]) -> None:
         """Redis answered (or failed) the appends ``add`` admitted for ``shards``."""
-        for shard, count in _per_shard(shards):
+        if len(shards) == 1:
+            self._logs[shards[0]].in_flight -= 1
+            return
+        for shard, count in Counter(shards).items():
             self._logs[shard].in_flight -= count
 
     def held(self, client: str, shard: int) -> int:
@@ -75,11 +83,7 @@ class ClientShares:
             log.settle(lag)
 
 
-def _per_shard(shards: Sequence[int]) -> Iterable[tuple[int, int]]:
-    """``(shard, entries)`` pairs of a request's shards."""
-    if len(shards) == 1:  # a single POST: no Counter to build
-        return ((shards[0], 1),)
-    return Counter(shards).items()
+_NONE: frozenset[int] = frozenset()
 
 
 class _Log:
