@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, AliasChoices, Field
+from pydantic import AfterValidator, AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # it would refuse every request. Empty or blank: no auth.
     api_token: Annotated[str | None, AfterValidator(lambda t: (t or "").strip() or None)] = None
     lag_refresh_ms: int = Field(default=100, ge=10)
+    # Every Redis call of ingest is answered within this (else 503 + Retry-After).
+    redis_timeout_ms: int = Field(default=2000, ge=10)
+    # Entries queued or in flight to Redis; beyond, 503 at once. At least max_batch.
+    max_inflight: int = Field(default=20_000, ge=1)
 
     # worker
     lease_ttl_ms: int = Field(default=10_000, ge=300)
@@ -44,3 +48,12 @@ class Settings(BaseSettings):
     out_maxlen: int = Field(default=1_000_000, ge=1000)
     in_retention_ms: int = Field(default=0, ge=0)
     backoff_max_s: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _a_full_batch_fits_in_flight(self) -> Settings:
+        if self.max_inflight < self.max_batch:
+            raise ValueError(
+                f"TXFLOW_MAX_INFLIGHT ({self.max_inflight}) is below TXFLOW_MAX_BATCH "
+                f"({self.max_batch}): a full batch could never be accepted"
+            )
+        return self
