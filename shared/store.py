@@ -151,7 +151,13 @@ async def translated(deadline_s: float | None = None) -> AsyncIterator[None]:
     except TimeoutError:  # the deadline (builtin; redis-py's own TimeoutError is below)
         raise StoreUnavailable(late(deadline_s)) from None
     except UNAVAILABLE as e:
-        raise StoreUnavailable(str(e) or type(e).__name__) from None
+        raise StoreUnavailable(unreachable(e)) from None
+
+
+def unreachable(error: BaseException) -> str:
+    """What a call that could not reach Redis is answered: the kind of error, not
+    its text (which names Redis' address; ``/readyz`` answers anyone)."""
+    return f"Redis is unreachable: {type(error).__name__}"
 
 
 def late(deadline_s: float | None) -> str:

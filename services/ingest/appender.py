@@ -53,7 +53,7 @@ from shared import resp
 from shared.backoff import compute_backoff
 from shared.errors import Overloaded, StoreUnavailable
 from shared.outage import Outage
-from shared.store import UNAVAILABLE, Client, late, refusing
+from shared.store import UNAVAILABLE, Client, late, refusing, unreachable
 
 log = logging.getLogger("txflow.ingest")
 
@@ -198,9 +198,9 @@ class Appender:
         try:
             replies = await self._send(entries, packed)
         except (TimeoutError, *UNAVAILABLE) as e:
-            reason = self._late if isinstance(e, TimeoutError) else f"Redis is unreachable: {e}"
-            self._go_down(reason)
-            _fail(batch, StoreUnavailable(reason))
+            timeout = isinstance(e, TimeoutError)
+            self._go_down(self._late if timeout else unreachable(e), self._late if timeout else e)
+            _fail(batch, StoreUnavailable(self.down))
             return
         finally:
             self._inflight -= len(entries)
@@ -237,10 +237,10 @@ class Appender:
             pipe.execute_command("XADD", key, "*", "d", data)
         return await pipe.execute(raise_on_error=False)
 
-    def _go_down(self, reason: str) -> None:
+    def _go_down(self, reason: str, error: BaseException | str) -> None:
         """Refuse appends from now on, and those queued, until Redis answers again."""
         self.down = reason
-        self._outage.failed(reason, _SOURCE)
+        self._outage.failed(error, _SOURCE)
         _fail(self._take(), StoreUnavailable(reason))
 
     async def _recover(self) -> None:

@@ -198,13 +198,14 @@ def main() -> None:
             wait_for(lambda: None not in stack.owners().values(), 30, "every shard owned")
             figures = stall(stack, server, clients=args.clients, stall_s=args.stall_s,
                             timeout_s=args.timeout_s, wait_s=120)  # fmt: skip
-            lines = stack.log("ingest").count("\n")
+            logs = {name: stack.log(name).splitlines() for name in stack.procs}
         finally:
             if server.proc is not None:
                 server.proc.send_signal(signal.SIGCONT)
             stack.stop_all()
             server.stop()
-    print(json.dumps(asdict(figures) | {"ingest_log_lines": lines}, indent=2))
+    warnings = {name: sum("WARNING" in line for line in lines) for name, lines in logs.items()}
+    print(json.dumps(asdict(figures) | {"warnings_logged": warnings}, indent=2))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from services.cli.redis_process import RedisProcess
 from shared.sharding import shard_of
@@ -121,3 +122,10 @@ async def test_a_stall_is_503_within_the_deadline_and_what_was_not_sent_never_ap
     # a2 and a3 were never sent, and never will be.
     assert await stream_tx_ids(api, "alice") - {"a1"} == {"a4"}
     assert appender.inflight == 0
+
+
+def test_max_inflight_below_max_batch_is_refused_at_start() -> None:
+    # A full batch could never be accepted: said at start, not by a 503 for ever.
+    with pytest.raises(ValidationError, match="TXFLOW_MAX_INFLIGHT"):
+        make_settings("redis://127.0.0.1:1/0", max_inflight=99, max_batch=100)
+    assert make_settings("redis://127.0.0.1:1/0", max_inflight=100, max_batch=100)
