@@ -26,16 +26,14 @@ Bounds (a stalled Redis must neither stall nor swell ingest):
   (503). Not sent yet, it is dropped from the queue and never appended; sent,
   it may be appended all the same.
 - A pipeline gets ``deadline_s`` too. When it fails — no answer in time, or
-  the connection lost twice (a pooled connection may have died with a
-  restarted Redis, so a lost one is tried once more on a fresh connection) —
-  Redis is taken as down: every queued request and every new one is refused
-  at once (``down`` says why) while the flusher pings Redis, with backoff,
-  until it answers. So a stall puts one pipeline into a paused Redis, not one
-  per deadline, and nothing waits on it.
+  the connection lost twice (a pooled one may have died with a restarted
+  Redis: once more on a fresh one) — Redis is taken as down: queued and new
+  requests are refused at once (``down`` says why) while the flusher pings
+  Redis, with backoff, until it answers. So a stall gets one pipeline, not
+  one per deadline, and nothing waits on it.
 
-All of this is harmless to the ledger: a client retries a 503 with the same
-ids, and the worker deduplicates by ``(account_id, tx_id)``, so an entry
-appended twice is applied once.
+Harmless to the ledger: a client retries a 503 with the same ids, and the
+worker deduplicates by ``(account_id, tx_id)``: appended twice, applied once.
 """
 
 from __future__ import annotations
