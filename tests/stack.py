@@ -46,10 +46,10 @@ class Stack:
     shards: int = 8
     lease_ttl_ms: int = 1500
     cluster: bool = False
-    extra_env: dict[str, str] = field(default_factory=dict)
-    """More settings for every service (``TXFLOW_*``), over the defaults above."""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     api: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+    """More ``TXFLOW_*`` variables for every process."""
 
     def env(self) -> dict[str, str]:
         return {
@@ -61,7 +61,7 @@ class Stack:
             "TXFLOW_BLOCK_MS": "100",
             "TXFLOW_BATCH": "100",
             "PYTHONUNBUFFERED": "1",
-            **self.extra_env,
+            **self.settings,
         }
 
     def spawn(self, name: str, *argv: str, redis_url: str | None = None) -> subprocess.Popen[bytes]:
