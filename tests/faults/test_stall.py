@@ -44,7 +44,7 @@ def make_stack(
             "TXFLOW_MAX_INFLIGHT": str(MAX_INFLIGHT),
             "TXFLOW_MAX_BATCH": "100",
         }
-        stack = Stack(server.url, tmp_path / "logs", extra_env=settings)
+        stack = Stack(server.url, tmp_path / "logs", settings=settings)
         made.append((stack, server))
         stack.start_ingest()
         for n in range(workers):
