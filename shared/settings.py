@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, AliasChoices, Field
+from pydantic import AfterValidator, AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips:
     # addresses or networks, comma-separated, or "*"); empty: the header is ignored.
     forwarded_allow_ips: str = ""
+    # Every Redis call of ingest is answered within this (else 503 + Retry-After).
+    redis_timeout_ms: int = Field(default=2000, ge=10)
+    # Entries queued or in flight to Redis; beyond, 503 at once. At least max_batch.
+    max_inflight: int = Field(default=20_000, ge=1)
 
     # worker
     lease_ttl_ms: int = Field(default=10_000, ge=300)
@@ -55,3 +59,12 @@ class Settings(BaseSettings):
     def client_lag_limit(self) -> int:
         """``max_lag_per_client``, or a quarter of ``max_lag`` when it is unset."""
         return self.max_lag_per_client or max(1, self.max_lag // 4)
+
+    @model_validator(mode="after")
+    def _a_full_batch_fits_in_flight(self) -> Settings:
+        if self.max_inflight < self.max_batch:
+            raise ValueError(
+                f"TXFLOW_MAX_INFLIGHT ({self.max_inflight}) is below TXFLOW_MAX_BATCH "
+                f"({self.max_batch}): a full batch could never be accepted"
+            )
+        return self

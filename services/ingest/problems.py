@@ -7,7 +7,6 @@ being unreachable, which is a ``503`` with ``Retry-After`` and never a ``500``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -18,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from shared.errors import StoreUnavailable
+from shared.errors import Overloaded, StoreUnavailable
 from shared.store import UNAVAILABLE
 
 MEDIA_TYPE = "application/problem+json"
@@ -26,8 +25,6 @@ MEDIA_TYPE = "application/problem+json"
 VALIDATION = "urn:txflow:problem:validation"
 BACKPRESSURE = "urn:txflow:problem:backpressure"
 UNAVAILABLE_TYPE = "urn:txflow:problem:unavailable"
-
-log = logging.getLogger("txflow.ingest")
 
 
 class Problem(Exception):
@@ -113,8 +110,13 @@ STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, *UNAVAILABLE)
 
 
 def store_unavailable(exc: Exception) -> Problem:
-    """The 503 answering ``exc`` (one of ``STORE_ERRORS``), logged once per request."""
-    log.warning("Redis unavailable: %s", exc)
+    """The 503 answering ``exc`` (one of ``STORE_ERRORS``).
+
+    Not logged here, per request: the appender and the lag monitor log an
+    outage once (``shared.outage``), and ``/metrics`` counts the 503s.
+    """
+    if isinstance(exc, Overloaded):
+        return unavailable(f"ingest is at its limit: {exc}; retry with the same ids")
     return unavailable("Redis is unavailable; retry with the same ids")
 
 

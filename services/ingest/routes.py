@@ -64,7 +64,9 @@ async def post_batch(request: Request) -> Response:
 
 async def get_account(account_id: IdPath, runtime: RuntimeDep) -> Response:
     """The account's state once its first transaction is processed."""
-    view = await lookup.account(runtime.client, runtime.settings.shards, account_id)
+    view = await lookup.account(
+        runtime.client, runtime.settings.shards, account_id, deadline_s=runtime.deadline_s
+    )
     if view is None:
         raise problems.not_found(f"account {account_id!r} has no processed transaction")
     return _json(view)
@@ -72,7 +74,9 @@ async def get_account(account_id: IdPath, runtime: RuntimeDep) -> Response:
 
 async def get_transaction(account_id: IdPath, tx_id: IdPath, runtime: RuntimeDep) -> Response:
     """The transaction's record (state, outcome, reason); 404 while not processed."""
-    view = await lookup.transaction(runtime.client, runtime.settings.shards, account_id, tx_id)
+    view = await lookup.transaction(
+        runtime.client, runtime.settings.shards, account_id, tx_id, deadline_s=runtime.deadline_s
+    )
     if view is None:
         detail = f"transaction {tx_id!r} of account {account_id!r} is not processed (yet)"
         raise problems.not_found(detail)
@@ -81,16 +85,20 @@ async def get_transaction(account_id: IdPath, tx_id: IdPath, runtime: RuntimeDep
 
 async def get_shards(runtime: RuntimeDep) -> Response:
     """Every shard's checkpoint: how far its transactions are applied."""
-    return _json(await lookup.shards(runtime.client, runtime.settings.shards))
+    shards = await lookup.shards(
+        runtime.client, runtime.settings.shards, deadline_s=runtime.deadline_s
+    )
+    return _json(shards)
 
 
 async def healthz() -> Response:
-    """Alive: the process answers. Touches nothing."""
+    """Alive: the process answers. Touches nothing (Redis least of all): the liveness probe."""
     return _json({"status": "ok"})
 
 
 async def readyz(runtime: RuntimeDep) -> Response:
-    """Ready: Redis answers and ``txflow:meta`` agrees with this service's shard count."""
+    """Ready: Redis answers within the deadline and takes writes, and ``txflow:meta``
+    agrees with this service's shard count. Never a Redis call longer than the deadline."""
     reason = await runtime.unready()
     if reason is not None:
         raise problems.unavailable(reason)
