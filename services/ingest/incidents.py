@@ -1,52 +1,41 @@
-"""Refusals of clients, logged once per episode with counts rather than once each.
+"""Refusals of clients, logged once per episode (``shared.outage``), not once each.
 
-A flood of slow or oversized requests must not become a flood of log lines: the
-first refusal after a quiet spell is logged at once, saying what and in what
-state; the episode ends once ``QUIET_S`` pass without another, and is logged
-then with the number of each kind of refusal it had.
+A flood of slow or oversized requests must not become a flood of log lines.
+An episode of refusals is an ``Outage`` of ``ingest: client limits``: its first
+refusal is logged at once, and each new kind of refusal once; it ends, logged
+with the count and duration, once ``QUIET_S`` pass without a refusal (there is
+no success to report: quiet is the end).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from collections.abc import Callable
+
+from shared.outage import Outage
 
 QUIET_S = 5.0
 """An episode ends after this long without a refusal."""
 
 
 class Incidents:
-    """Counts refusals by kind; ``describe`` tells the state when an episode starts."""
+    """The refusals of one server; ``note`` is called on its event loop."""
 
-    def __init__(self, log: logging.Logger, describe: Callable[[], str]) -> None:
-        self._log = log
-        self._describe = describe
-        self._counts: Counter[str] = Counter()
-        self._started = self._last = 0.0
+    def __init__(self, log: logging.Logger) -> None:
+        self._outage = Outage(log, "ingest: client limits")
+        self._last = 0.0
 
     def note(self, kind: str) -> None:
-        """One refusal of ``kind`` (called on the event loop)."""
+        """One refusal; ``kind`` says what, the same words for every refusal of its kind."""
         loop = asyncio.get_running_loop()
         self._last = loop.time()
-        if not self._counts:
-            self._started = self._last
-            self._log.warning(
-                "client limits: first refusal: %s, %s; the next are counted until %g s pass "
-                "without one",
-                kind, self._describe(), QUIET_S,
-            )  # fmt: skip
+        if not self._outage.failing:
             loop.call_at(self._last + QUIET_S, self._end, loop)
-        self._counts[kind] += 1
+        self._outage.failed(kind)
 
     def _end(self, loop: asyncio.AbstractEventLoop) -> None:
         quiet_from = self._last + QUIET_S
         if loop.time() < quiet_from:
             loop.call_at(quiet_from, self._end, loop)
-            return
-        counts = ", ".join(f"{n} {kind}" for kind, n in self._counts.most_common())
-        self._log.warning(
-            "client limits: episode over after %.1f s: %s", self._last - self._started, counts
-        )
-        self._counts.clear()
+        else:
+            self._outage.ok()

@@ -30,7 +30,7 @@ complete request being answered, the newcomer gets the ``503``
 request being answered is never cut.
 
 Each refusal is a problem document with ``Connection: close``, written before
-the socket is closed, and counted in ``incidents`` (one log line per episode).
+the socket is closed, and counted in ``incidents`` (logged once per episode and kind).
 The timers are lazy: one per connection, re-armed when it fires early, so a
 request only moves a deadline (a float) instead of arming a timer.
 """
@@ -65,7 +65,14 @@ class Gate:
         # Admitted connections without a complete request being answered, the one
         # waiting longest first (a dict keeps insertion order).
         self.waiting: dict[Guarded, None] = {}
-        self.incidents = Incidents(log, lambda: f"{self.open} of {self.cap} connections open")
+        self.incidents = Incidents(log)
+        # What each kind of refusal is logged as (the same words every time: one line each).
+        self.refused = f"every one of the {cap} connections is being answered: newcomers get 503"
+        self.evicted = f"at the cap of {cap} connections: the one waiting longest is closed"
+        self.head_big = f"request line and headers over {self.max_head} bytes: 431"
+        self.head_slow = f"request line and headers not received within {self.head_s:g} s: 408"
+        self.body_slow = f"body not received within {self.body_s:g} s: 408"
+        self.unread = f"answer left unread for {self.body_s:g} s: connection dropped"
         too_large = problems.head_too_large(self.max_head)
         self.too_large_app = too_large.response()  # a Starlette response is an ASGI app
         self.too_large = problems.wire(too_large)
@@ -79,9 +86,9 @@ class Gate:
         if self.open >= self.cap:
             oldest = next(iter(self.waiting), None)
             if oldest is None:
-                self.incidents.note("refused (every connection busy)")
+                self.incidents.note(self.refused)
                 return False
-            self.incidents.note("evicted (waited longest)")
+            self.incidents.note(self.evicted)
             oldest.evict()
         self.open += 1
         self.waiting[conn] = None
@@ -146,7 +153,7 @@ class Guarded(HttpToolsProtocol):
         # Still in the head after this read: every byte since it began was head.
         head = self._head_bytes
         if head is not None and head > self.gate.max_head and not self.transport.is_closing():
-            self.gate.incidents.note("headers too large")
+            self.gate.incidents.note(self.gate.head_big)
             self._refuse(self.gate.too_large)
 
     def on_headers_complete(self) -> None:
@@ -164,7 +171,7 @@ class Guarded(HttpToolsProtocol):
             return
         # The head ended within the read that passed the limit: uvicorn answers
         # it (as its own limit_concurrency does), with the 431 as the app.
-        self.gate.incidents.note("headers too large")
+        self.gate.incidents.note(self.gate.head_big)
         app, self.app = self.app, self.gate.too_large_app
         try:
             super().on_headers_complete()
@@ -215,16 +222,16 @@ class Guarded(HttpToolsProtocol):
         elif self._unread_since is None:
             self._unread_since = now
         elif now >= self._unread_since + gate.body_s:
-            gate.incidents.note("answer not read")
+            gate.incidents.note(gate.unread)
             self.transport.abort()
             return
         deadline = None if closing else self._deadline
         if deadline is not None and now >= deadline:
             if self._head_bytes is not None:
-                gate.incidents.note("headers too slow")
+                gate.incidents.note(gate.head_slow)
                 self._refuse(gate.head_late)
             else:
-                gate.incidents.note("body too slow")
+                gate.incidents.note(gate.body_slow)
                 self._refuse(gate.body_late)
             return
         wake = now + gate.head_s if deadline is None else deadline

@@ -199,18 +199,18 @@ def test_ingest_refuses_to_start_with_such_a_cap(
     assert "TXFLOW_MAX_CONNECTIONS" in err
 
 
-async def test_refusals_are_logged_once_per_episode_with_counts(
+async def test_refusals_are_logged_once_per_episode_and_kind_then_counted(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(incidents, "QUIET_S", 0.05)
-    log = logging.getLogger("test.incidents")
-    tally = Incidents(log, lambda: "state")
-    with caplog.at_level(logging.WARNING, logger="test.incidents"):
+    tally = Incidents(logging.getLogger("test.incidents"))
+    with caplog.at_level(logging.INFO, logger="test.incidents"):
         for _ in range(100):
             tally.note("evicted")
         tally.note("headers too slow")
-        await eventually(lambda: _true(len(caplog.records) == 2))
+        await eventually(lambda: _true(len(caplog.records) == 3))
 
-    first, last = (r.getMessage() for r in caplog.records)
-    assert "first refusal: evicted, state" in first
-    assert "100 evicted, 1 headers too slow" in last
+    first, second, last = (r.getMessage() for r in caplog.records)
+    assert first.startswith("ingest: client limits: evicted")
+    assert second == "ingest: client limits: headers too slow"
+    assert "recovered after 101 failure(s)" in last
