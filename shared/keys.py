@@ -11,6 +11,8 @@ GROUP = "workers"
 
 META = f"{PREFIX}:meta"
 WORKERS = f"{PREFIX}:workers"
+PROBE = f"{PREFIX}:probe"
+"""Never created: ``XADD … NOMKSTREAM`` to it asks whether Redis takes writes."""
 
 
 class ShardKeys:
@@ -18,6 +20,7 @@ class ShardKeys:
 
     __slots__ = (
         "ckpt",
+        "committed",
         "control",
         "dlq",
         "epoch",
@@ -38,6 +41,9 @@ class ShardKeys:
         self.lease = f"{self.tag}:lease"
         self.epoch = f"{self.tag}:epoch"
         self.ckpt = f"{self.tag}:ckpt"
+        # How many entries of ``inbox`` are committed (every entry up to ckpt): the
+        # shard's backlog is the stream's entries-added minus this (ingest's lag).
+        self.committed = f"{self.tag}:committed"
         self.parked = f"{self.tag}:parked"  # hash: parked account → why and since when
         self.control = f"{self.tag}:ctl"  # stream: operator requests to the owner
 

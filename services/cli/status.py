@@ -14,6 +14,7 @@ import orjson
 
 from shared import keys
 from shared.errors import ShardCountMismatch
+from shared.lag import backlog, shard_lag
 from shared.store import SyncClient, node_of
 
 
@@ -35,16 +36,22 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
         pipe.xinfo_groups(k.inbox)
         pipe.xpending_range(k.inbox, keys.GROUP, "-", "+", 1)
         pipe.xlen(k.dlq)
+        pipe.xinfo_stream(k.inbox)
+        pipe.get(k.committed)
+        pipe.xlen(k.inbox)
         pipe.hkeys(k.parked)
     replies = pipe.execute()
-    parked = [(k, str(a)) for i, k in enumerate(shards) for a in replies[7 * i + 6]]
+    parked = [(k, str(a)) for i, k in enumerate(shards) for a in replies[10 * i + 9]]
     held: dict[int, int] = {}
     for (k, _), n in zip(parked, _held_counts(client, parked), strict=True):
         held[k.shard] = held.get(k.shard, 0) + n
     rows = []
     for i, k in enumerate(shards):
-        owner, epoch, ckpt, groups, oldest, dlq, accounts = replies[7 * i : 7 * i + 7]
+        owner, epoch, ckpt, groups, oldest, dlq, info, committed, size, accounts = replies[
+            10 * i : 10 * i + 10
+        ]
         group: dict[str, Any] = next((g for g in groups if g["name"] == keys.GROUP), {})
+        lag = backlog(info, committed)
         rows.append(
             {
                 "shard": k.shard,
@@ -52,7 +59,7 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
                 "owner": owner,
                 "epoch": int(epoch or 0),
                 "ckpt": ckpt,
-                "lag": group.get("lag"),
+                "lag": shard_lag(groups, size) if lag is None else lag,
                 "pending": group.get("pending", 0),
                 "oldest_pending_ms": oldest[0]["time_since_delivered"] if oldest else None,
                 "dlq": dlq,

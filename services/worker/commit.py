@@ -15,7 +15,8 @@ def arguments(
     k: ShardKeys, plan: Plan, worker_id: str, token: int, out_entries: int, trim: str
 ) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of the commit of ``plan`` (see the script's header)."""
-    keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, k.control, *plan.hashes]
+    keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, k.committed, k.control]
+    keys += plan.hashes
     args: list[Any] = [worker_id, token, GROUP]
     if plan.from_inbox:
         args += [plan.ids[0], plan.ids[-1], out_entries, trim]

@@ -16,6 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.worker import batch, commit, control, policy
+from services.worker.backlog import seed_committed
 from services.worker.batch import Entry, Plan, Planner, entries_of, entries_of_read
 from services.worker.cache import AccountCache
 from services.worker.leases import Lease
@@ -26,6 +27,7 @@ from shared.backoff import compute_backoff
 from shared.errors import Fenced, Gap, InvalidInput
 from shared.keys import GROUP, ShardKeys
 from shared.model import Tx
+from shared.outage import Outage
 from shared.parking import Parked
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, Client
@@ -52,6 +54,7 @@ class ShardRunner:
         lease: Lease,
         *,
         burst: bool = False,
+        outage: Outage | None = None,
     ) -> None:
         self.client = client
         self.scripts = scripts
@@ -61,6 +64,7 @@ class ShardRunner:
         self.shard = lease.shard
         self.keys = ShardKeys(lease.shard)
         self.burst = burst
+        self.outage = outage or Outage(log, f"shard {lease.shard}: Redis")  # logs once per outage
         # The budget is for a worker owning every shard; each shard has its part.
         accounts = max(100, settings.cache_max_accounts // settings.shards)
         records = max(1000, settings.cache_max_records // settings.shards)
@@ -99,6 +103,7 @@ class ShardRunner:
                     elif self.burst:
                         return
                 failures = 0
+                self.outage.ok(self.shard)
             except (Gap, Redeliver) as e:
                 log.info("shard %d: %s; syncing from ckpt", self.shard, e)
                 if isinstance(e, Gap):
@@ -119,7 +124,7 @@ class ShardRunner:
                 # a cluster, another node's) would send healthy entries to the DLQ.
                 claim = not self.claimed
                 delay = compute_backoff(failures, max_backoff=self.settings.backoff_max_s)
-                log.warning("shard %d: redis down (%s), retry in %.2fs", self.shard, e, delay)
+                self.outage.failed(e, self.shard)
                 failures += 1
                 await asyncio.sleep(delay)
 
@@ -157,6 +162,7 @@ class ShardRunner:
         """
         if claim:
             await self.claim_pending()
+        await seed_committed(self.client, self.scripts, self.keys, self.worker_id, self.lease)
         self.parked = await self.loader.parked()
         last = await self.last_delivered()
         self.ckpt = await self.get_ckpt()

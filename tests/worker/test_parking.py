@@ -27,6 +27,7 @@ from shared.sharding import shard_of
 from tests.poison import Poison, install
 from tests.worker.support import SHARDS, account, append, deposit, init, one_shard, outcomes
 from tests.worker.support import withdrawal as wd
+from tests.worker.test_backlog import committed_and_lag
 from tests.worker.test_burst import drain
 
 
@@ -113,6 +114,10 @@ async def test_a_poisoned_account_is_held_in_order_its_neighbour_goes_on_and_ret
     assert "raised 2 times" in row["reason"] and "injected poison" in row["reason"]
     shard = status.snapshot(text)["shards"][k.shard]
     assert (shard["parked"], shard["held"]) == (1, 6)  # txflow status
+    # held entries left :in's backlog: the count of committed entries has them
+    assert [lag for _, lag in committed_and_lag(client)] == [0] * SHARDS
+    committed = sum(count for count, _ in committed_and_lag(client))
+    assert committed == len(first + later)
 
     found = await request(text, redis_url, "retry", a)  # the cause is not fixed yet
     assert (found["status"], found["held"]) == ("parked", 6)
@@ -126,6 +131,7 @@ async def test_a_poisoned_account_is_held_in_order_its_neighbour_goes_on_and_ret
     assert account(client, a) == ledger.accounts[a]
     assert decided(client, a) == want_a
     assert parked.accounts(text) == [] and not client.exists(k.held(a))
+    assert sum(count for count, _ in committed_and_lag(client)) == committed  # not twice
     # a decided record replaces its parked one whole: no reason of the parking stays
     assert client.hget(k.tx(a, "02"), "reason") is None
     assert client.hget(k.tx(a, "04"), "reason") == b"insufficient_funds"
