@@ -25,10 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     u = commands.add_parser("up", help="start Redis, ingest and workers in the foreground")
     u.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--host", default="127.0.0.1", help="ingest address (default 127.0.0.1)")
     u.add_argument("--port", type=int, default=8000, help="ingest port (default 8000)")
     u.add_argument("--data-dir", type=Path, default=Path(".txflow"),
-                   help="where the embedded Redis keeps its AOF (default ./.txflow)")  # fmt: skip
+                   help="where txflow up's own Redis (redis-server, else the embedded one) "
+                        "keeps its AOF and log (default ./.txflow)")  # fmt: skip
 
     rp = commands.add_parser("replay", help="replay a CSV of transactions, print the accounts")
     rp.add_argument("file", help="CSV of type,client,tx,amount ('-' for stdin)")
@@ -45,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ld = commands.add_parser("load", help="post a generated workload and summarise it")
     ld.add_argument("--api", default="http://127.0.0.1:8000", help="the ingest to load")
-    ld.add_argument("--accounts", type=int, default=1000)
+    ld.add_argument(
+        "--accounts", type=int, default=1000, help="accounts to spread it over (default 1000)"
+    )
     ld.add_argument("--count", type=int, default=20_000, help="transactions to post")
     ld.add_argument("--rate", type=float, default=0, help="tx/s (default: as fast as possible)")
     ld.add_argument("--batch", type=int, default=200, help="transactions per POST")

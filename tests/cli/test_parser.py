@@ -1,0 +1,34 @@
+"""The txflow command line itself: every option explains itself in --help."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+from services.cli.__main__ import build_parser
+
+
+def walk(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.Action]]:
+    """Every action of ``parser`` and of its subcommands, with the command's name."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from walk(sub)
+        else:
+            yield parser.prog, action
+
+
+def test_every_option_and_argument_has_help() -> None:
+    missing = [
+        f"{prog} {'/'.join(a.option_strings) or a.dest}"
+        for prog, a in walk(build_parser())
+        if not a.help or a.help == argparse.SUPPRESS
+    ]
+    assert missing == []
+
+
+def test_data_dir_help_does_not_call_every_redis_embedded() -> None:
+    up = next(
+        a for prog, a in walk(build_parser()) if prog.endswith(" up") and a.dest == "data_dir"
+    )
+    assert up.help is not None and "embedded Redis" not in up.help
