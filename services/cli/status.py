@@ -89,8 +89,8 @@ def render(snap: dict[str, Any]) -> Any:
     if len(nodes) == 1:
         columns.remove("node")
     for column in columns:
-        justify = "left" if column in ("node", "owner") else "right"
-        table.add_column(column, justify=justify, no_wrap=True)
+        left = column in ("node", "owner")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
     for r in rows:
         age = "-" if r["oldest_pending_ms"] is None else f"{r['oldest_pending_ms'] / 1000:.1f}s"
         lag = "?" if r["lag"] is None else str(r["lag"])
