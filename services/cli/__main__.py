@@ -18,6 +18,8 @@ from shared.errors import TxflowError
 from shared.settings import Settings
 from shared.store import SyncClient, connect_sync
 
+SKIPPED = 3  # replay's exit status when it skipped malformed rows (see --allow-skipped)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="txflow", description=__doc__)
@@ -38,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "memory: the ledger core in this process, no Redis")  # fmt: skip
     rp.add_argument("--api", help="an ingest already running (with its workers)")
     rp.add_argument("--workers", type=int, default=2, help="workers to start without --api")
+    rp.add_argument(
+        "--encoding",
+        default=replay.DEFAULT_ENCODING,
+        help="the file's text encoding (default UTF-8; e.g. latin-1)",
+    )
+    rp.add_argument(
+        "--allow-skipped",
+        action="store_true",
+        help=f"exit 0 when malformed rows were skipped (default: exit {SKIPPED})",
+    )
 
     st = commands.add_parser("status", help="shards, owners, lag, pending, dead letters")
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -74,10 +86,19 @@ def run(args: argparse.Namespace) -> int:
         return up.up(args.workers, args.host, args.port, args.data_dir)
     if args.command == "replay":
         if args.engine == "memory":
-            replay.replay_memory(args.file, sys.stdout)
+            replayed = replay.replay_memory(args.file, sys.stdout, args.encoding)
         else:
-            replay.replay_services(args.file, sys.stdout, args.api, args.workers)
-        return 0
+            replayed = replay.replay_services(
+                args.file,
+                sys.stdout,
+                Settings(),
+                args.api,
+                args.workers,
+                redis_known="REDIS_URL" in os.environ,
+                encoding=args.encoding,
+            )
+        print(replayed.line(), file=sys.stderr)
+        return SKIPPED if replayed.skipped and not args.allow_skipped else 0
     if args.command == "load":
         client = redis_client() if "REDIS_URL" in os.environ else None
         summary = load.load(

@@ -33,7 +33,8 @@ class Poster:
         self.batch = batch
         self.patience_s = patience_s
         self.pending: list[Tx] = []
-        self.high: dict[int, str] = {}
+        self.high: dict[int, str] = {}  # shards not known to be applied up to here yet
+        self.spans: dict[int, tuple[str, str]] = {}  # first and last stream ID per shard
         self.accepted = 0
 
     def add(self, tx: Tx) -> None:
@@ -50,6 +51,8 @@ class Poster:
             shard, stream_id = r["shard"], r["stream_id"]
             if shard not in self.high or id_key(stream_id) > id_key(self.high[shard]):
                 self.high[shard] = stream_id
+            first, _ = self.spans.get(shard, (stream_id, ""))
+            self.spans[shard] = (first, self.high[shard])
         self.accepted += len(results)
         self.pending.clear()
 

@@ -84,9 +84,32 @@ def test_replay_through_the_services_equals_the_memory_engine(
     server = redis_factory()
     memory = txflow("replay", "--engine", "memory", str(path))
     services = txflow("replay", str(path), env={"REDIS_URL": server.url})
-    assert memory.returncode == 0 and services.returncode == 0, services.stderr
+    assert memory.returncode == services.returncode == 3, services.stderr  # rows were skipped
     assert services.stdout == memory.stdout
     assert len(memory.stdout.splitlines()) > 250
+    # the same summary: outcomes counted from the :out streams equal the memory ledger's
+    assert services.stderr.splitlines()[-1] == memory.stderr.splitlines()[-1]
+    assert " rejected, " in memory.stderr.splitlines()[-1]
+
+
+def test_replay_through_the_services_skips_what_the_csv_reader_refuses(
+    tmp_path: Path, redis_factory: Callable[..., RedisProcess]
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(f'deposit,1,1,5\ndeposit,1,"2,9\ndeposit,1,{"7" * 200_000},1\ndeposit,1,4,2\n')
+    server = redis_factory()
+    done = txflow("replay", str(path), env={"REDIS_URL": server.url})
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.splitlines()[1:] == ["1,7.0000,0.0000,7.0000,false"]
+    assert "line 2: skipped: a quote is not closed" in done.stderr
+    assert "line 3: skipped: field larger than field limit" in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "txflow replay: 4 rows read, 2 applied, 0 rejected, 2 skipped"
+    )
+    path.write_bytes("deposit,Jos\u00e9,1,5\n".encode("latin-1"))
+    done = txflow("replay", str(path), env={"REDIS_URL": server.url})
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "line 1 is not utf-8-sig" in done.stderr and "--encoding" in done.stderr
 
 
 def write_mixed(path: Path, rows: int, clients: int, seed: int) -> None:
