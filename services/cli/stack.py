@@ -10,9 +10,7 @@ then Redis.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,20 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from services.cli.lifeline import die_with_parent
 from services.cli.probe import wait_until_up
 from services.cli.redis_process import RedisProcess
 from shared.errors import ConfigError
 from shared.settings import Settings
 
 Sink = Callable[[str, str], None]  # (process name, line)
-
-
-def _die_with_parent() -> None:
-    # Linux: a child gets SIGTERM if txflow itself is killed, so none is left behind.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 @dataclass
@@ -90,7 +81,7 @@ class LocalStack:
     def _popen(self, argv: list[str], out: IO[bytes] | int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             argv, env=self._env(), stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
         )  # fmt: skip
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -66,6 +67,34 @@ def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path
             up.kill()
         assert up.stdout is not None
         up.stdout.close()
+
+
+def test_no_child_of_up_outlives_a_kill_9_of_up(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    argv = [*TXFLOW, "up", "--port", str(port)]
+    up = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
+    children: list[psutil.Process] = []
+    try:
+        wait_for(lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200, 60, "txflow up")
+        children = psutil.Process(up.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "services.ingest" in names and "services.worker" in names
+        assert "redis-server" in names or "valkey-server" in names
+        up.kill()  # no clean-up runs in txflow up
+        up.wait()
+        wait_for(lambda: not [c for c in children if _alive(c)], 30, "every child to exit")
+    finally:
+        for child in [up.pid, *children]:  # whatever a failure left behind
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                (child if isinstance(child, psutil.Process) else psutil.Process(child)).kill()
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _status(url: str) -> int:
