@@ -83,7 +83,8 @@ def redis_client() -> SyncClient:
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "up":
-        return up.up(args.workers, args.host, args.port, args.data_dir)
+        redis_url = os.environ.get("REDIS_URL")
+        return up.up(Settings(), redis_url, args.workers, args.host, args.port, args.data_dir)
     if args.command == "replay":
         if args.engine == "memory":
             replayed = replay.replay_memory(args.file, sys.stdout, args.encoding)

@@ -124,7 +124,13 @@ def replay_services(
         return _replay_via(api, path, out, encoding, settings if redis_known else None)
     with tempfile.TemporaryDirectory(prefix="txflow-replay-") as tmp:
         url = settings.redis_url if redis_known else None
-        stack = LocalStack(workers, port=free_port(), redis_url=url, data_dir=Path(tmp))
+        stack = LocalStack(
+            workers,
+            port=free_port(),
+            redis_url=url,
+            data_dir=Path(tmp),
+            cluster=settings.redis_cluster,
+        )
         with stack:
             assert stack.redis_url is not None
             own = settings.model_copy(update={"redis_url": stack.redis_url})

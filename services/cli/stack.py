@@ -24,7 +24,6 @@ from services.cli.lifeline import die_with_parent
 from services.cli.probe import wait_until_up
 from services.cli.redis_process import RedisProcess
 from shared.errors import ConfigError
-from shared.settings import Settings
 
 Sink = Callable[[str, str], None]  # (process name, line)
 
@@ -37,6 +36,7 @@ class LocalStack:
     redis_url: str | None = None
     data_dir: Path = Path(".txflow")
     shards: int | None = None
+    cluster: bool = False  # TXFLOW_REDIS_CLUSTER: redis_url is a node of a cluster
     sink: Sink | None = None  # None: children's output goes to data_dir/logs
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     lost: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -48,16 +48,25 @@ class LocalStack:
 
     def start(self, timeout: float = 60) -> LocalStack:
         if self.redis_url is None:
-            if Settings().redis_cluster:
+            if self.cluster:
                 raise ConfigError("TXFLOW_REDIS_CLUSTER=1 needs REDIS_URL (a node of the cluster)")
             self.redis = RedisProcess(self.data_dir / "redis", persistence="everysec").start()
             self.redis_url = self.redis.url
         self._spawn("ingest", "services.ingest", "--host", self.host, "--port", str(self.port))
         for n in range(1, self.workers + 1):
             self._spawn(f"worker-{n}", "services.worker")
-        # Ready, not just alive: Redis answers and the deployment is set up.
-        wait_until_up(f"{self.api}/readyz", watch=self.children, timeout=timeout, every=0.1)
+        # Ready, not just alive: Redis answers and the deployment is set up; and
+        # answered by our ingest, not by another one on the same port.
+        ingest = self.children["ingest"].pid
+        wait_until_up(
+            f"{self.api}/readyz", watch=self.children, timeout=timeout, every=0.1, pid=ingest
+        )
         return self
+
+    def pids(self) -> dict[str, int]:
+        """Every running child's pid by name, Redis first when it is ours."""
+        found = {"redis": self.redis.proc.pid} if self.redis and self.redis.proc else {}
+        return found | {name: proc.pid for name, proc in self.children.items()}
 
     def _env(self) -> dict[str, str]:
         env = {**os.environ, "REDIS_URL": str(self.redis_url), "PYTHONUNBUFFERED": "1"}

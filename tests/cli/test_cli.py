@@ -27,10 +27,14 @@ TXFLOW = [sys.executable, "-m", "services.cli"]
 
 
 def txflow(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*TXFLOW, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+                          env={**without_redis_url(), **(env or {})}, cwd=cwd)  # fmt: skip
+
+
+def without_redis_url() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
 
 
 def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path) -> None:
@@ -67,6 +71,38 @@ def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path
             up.kill()
         assert up.stdout is not None
         up.stdout.close()
+
+
+def test_up_holds_its_data_dir_lists_its_pids_and_trusts_only_its_own_ingest(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    out = tmp_path / "up.out"
+    argv = [*TXFLOW, "up", "--port", str(port)]
+    with out.open("wb") as sink:
+        first = subprocess.Popen(
+            argv, cwd=tmp_path, env=without_redis_url(), stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), 60, "txflow up's banner")
+        listed = out.read_text().split("  pids ", 1)[1].split("\n", 1)[0].split()
+        pids = dict(zip(listed[::2], map(int, listed[1::2]), strict=True))
+        running = psutil.Process(first.pid).children(recursive=True)
+        workers = {c.pid for c in running if "services.worker" in " ".join(c.cmdline())}
+        assert {pids["worker-1"], pids["worker-2"]} == workers
+        assert pids["redis"] in {c.pid for c in running}
+        # the same directory: refused in one line naming the first, nothing started
+        second = txflow("up", "--port", str(free_port()), cwd=tmp_path, env={}, timeout=60)
+        assert second.returncode != 0 and "txflow is up" not in second.stdout
+        assert f"another txflow up (pid {first.pid}) is running on .txflow" in second.stderr
+        # another directory on the same port: the first's ingest answers, but it is not ours
+        third = txflow("up", "--port", str(port), "--data-dir", "other", cwd=tmp_path, timeout=60)
+        assert third.returncode != 0 and "txflow is up" not in third.stdout, third.stdout
+        assert "ingest exited" in third.stderr
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(30)
 
 
 def test_no_child_of_up_outlives_a_kill_9_of_up(tmp_path: Path) -> None:
