@@ -18,6 +18,7 @@ from shared.errors import TxflowError
 from shared.settings import Settings
 from shared.store import SyncClient, connect_sync
 
+TOKEN_HELP = "the ingest's bearer token (default: TXFLOW_API_TOKEN)"
 SKIPPED = 3  # replay's exit status when it skipped malformed rows (see --allow-skipped)
 
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="services: through ingest and workers (default); "
                          "memory: the ledger core in this process, no Redis")  # fmt: skip
     rp.add_argument("--api", help="an ingest already running (with its workers)")
+    rp.add_argument("--token", help=TOKEN_HELP)
     rp.add_argument("--workers", type=int, default=2, help="workers to start without --api")
     rp.add_argument(
         "--encoding",
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ld = commands.add_parser("load", help="post a generated workload and summarise it")
     ld.add_argument("--api", default="http://127.0.0.1:8000", help="the ingest to load")
+    ld.add_argument("--token", help=TOKEN_HELP)
     ld.add_argument(
         "--accounts", type=int, default=1000, help="accounts to spread it over (default 1000)"
     )
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 Settings(),
                 args.api,
                 args.workers,
+                token=args.token or Settings().api_token,
                 redis_known="REDIS_URL" in os.environ,
                 encoding=args.encoding,
             )
@@ -102,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
         return SKIPPED if replayed.skipped and not args.allow_skipped else 0
     if args.command == "load":
         client = redis_client() if "REDIS_URL" in os.environ else None
+        token = args.token or Settings().api_token
         summary = load.load(
-            args.api, args.accounts, args.count, args.rate, args.batch, args.seed, client
+            args.api, token, args.accounts, args.count, args.rate, args.batch, args.seed, client
         )
         print(status.as_json(summary) if args.json else load.render(summary))
         return 0

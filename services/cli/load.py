@@ -9,22 +9,20 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
-
 from services.cli import workload
-from services.cli.poster import Poster
+from services.cli.poster import Poster, api_client
 from shared import keys
 from shared.outcomes import unpack
 from shared.store import SyncClient
 
 
-def load(api: str, accounts: int, count: int, rate: float, batch: int, seed: int,
-         client: SyncClient | None) -> dict[str, Any]:  # fmt: skip
+def load(api: str, token: str | None, accounts: int, count: int, rate: float, batch: int,
+         seed: int, client: SyncClient | None) -> dict[str, Any]:  # fmt: skip
     """Post ``count`` transactions (at ``rate`` tx/s, 0 = as fast as possible)."""
     start_ms = int(time.time() * 1000)
     started = time.monotonic()
     txs = itertools.islice(workload.generate(accounts, seed, prefix=f"load{seed}"), count)
-    with httpx.Client(base_url=api, timeout=60) as http:
+    with api_client(api, token) as http:
         poster = Poster(http, batch=batch)
         with progress(count) as advance:
             for n, tx in enumerate(txs, 1):

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TextIO
 
-import httpx
-
 from services.cli import csvio, tally
 from services.cli.csvio import BadRow, Row
-from services.cli.poster import Poster, fetch_account
+from services.cli.poster import Poster, api_client, fetch_account
 from services.cli.redis_process import free_port
 from services.cli.stack import LocalStack
 from services.worker.ledger import MemoryLedger
@@ -111,6 +109,7 @@ def replay_services(
     api: str | None,
     workers: int,
     *,
+    token: str | None,
     redis_known: bool,
     encoding: str = DEFAULT_ENCODING,
 ) -> Summary:
@@ -121,7 +120,8 @@ def replay_services(
     ledger every run). Outcomes are counted when the Redis is known.
     """
     if api is not None:
-        return _replay_via(api, path, out, encoding, settings if redis_known else None)
+        known = settings if redis_known else None
+        return _replay_via(api, token, path, out, encoding, known)
     with tempfile.TemporaryDirectory(prefix="txflow-replay-") as tmp:
         url = settings.redis_url if redis_known else None
         stack = LocalStack(
@@ -134,15 +134,15 @@ def replay_services(
         with stack:
             assert stack.redis_url is not None
             own = settings.model_copy(update={"redis_url": stack.redis_url})
-            return _replay_via(stack.api, path, out, encoding, own)
+            return _replay_via(stack.api, token, path, out, encoding, own)
 
 
 def _replay_via(
-    api: str, path: str, out: IO[str], encoding: str, redis: Settings | None
+    api: str, token: str | None, path: str, out: IO[str], encoding: str, redis: Settings | None
 ) -> Summary:
     clients: dict[str, None] = {}  # ordered set: memory grows with clients, not rows
     summary = Summary()
-    with httpx.Client(base_url=api, timeout=60) as http:
+    with api_client(api, token) as http:
         poster = Poster(http)
         for row in rows(path, encoding, summary):
             clients[row.tx.account_id] = None

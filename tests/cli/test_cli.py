@@ -245,3 +245,29 @@ def test_load_posts_a_workload_and_reports_what_was_applied(tmp_path: Path) -> N
             assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
     finally:
         server.stop()
+
+
+def test_every_http_command_sends_the_token_and_says_in_one_line_when_refused(
+    tmp_path: Path, redis_factory: Callable[..., RedisProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("deposit,1,1,5\nwithdrawal,1,2,2\n")
+    server = redis_factory()
+    token = {"TXFLOW_API_TOKEN": "s3cret", "REDIS_URL": server.url}
+    # replay's own stack inherits the token; replay sends it
+    done = txflow("replay", str(path), env=token)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == ["1,3.0000,0.0000,3.0000,false"]
+    monkeypatch.setenv("TXFLOW_API_TOKEN", "s3cret")  # the stack's children get it
+    with LocalStack(workers=1, port=free_port(), redis_url=server.url, data_dir=tmp_path) as stack:
+        api = ["--api", stack.api]
+        load = ["load", *api, "--count", "200", "--accounts", "5", "--json"]
+        assert txflow(*load, env=token).returncode == 0
+        refused = txflow(*load, "--token", "wrong", env={"REDIS_URL": server.url})
+        no_token = {"TXFLOW_API_TOKEN": ""}  # blank: none (this process has it, for the stack)
+        missing = txflow("replay", *api, str(path), env=no_token)
+        passed = txflow("replay", *api, "--token", "s3cret", str(path), env=no_token)
+    assert passed.returncode == 0 and passed.stdout == done.stdout, passed.stderr
+    for failed, said in ((refused, "refused the token (401"), (missing, "asks for a token (401")):
+        assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+        assert failed.stderr.count("\n") == 1 and f"txflow: ingest {said}" in failed.stderr
