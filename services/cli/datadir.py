@@ -46,14 +46,15 @@ def claim(data_dir: Path) -> Iterator[None]:
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            raise AlreadyRunning(
-                f"another txflow up (pid {holder}) is running on {data_dir}: "
-                "stop it, or give another --data-dir"
-            ) from None
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise AlreadyRunning(
+            f"another txflow up (pid {holder}) is running on {data_dir}: "
+            "stop it, or give another --data-dir"
+        ) from None
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield

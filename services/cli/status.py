@@ -80,11 +80,14 @@ def render(snap: dict[str, Any]) -> Any:
     where = f"on {nodes[0]}" if len(nodes) == 1 else f"on {len(nodes)} nodes"
     live = ", ".join(f"{w['id']} {w['expires_in_ms'] / 1000:.1f}s" for w in snap["workers"])
     table = Table(
-        title=f"{len(rows)} shards {where}", box=box.SIMPLE_HEAD, show_edge=False,
-        pad_edge=False, collapse_padding=True,
+        title=f"{len(rows)} shards {where}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
         caption=f"live workers (heartbeat expires in): {live or '[red]none[/]'}",
         caption_justify="left",
-    )  # fmt: skip
+    )
     columns = ["shard", "node", "owner", "epoch", "lag", "pending", "oldest", "dlq"]
     if len(nodes) == 1:
         columns.remove("node")

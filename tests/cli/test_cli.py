@@ -100,9 +100,30 @@ def test_up_holds_its_data_dir_lists_its_pids_and_trusts_only_its_own_ingest(
         assert third.returncode != 0 and "txflow is up" not in third.stdout, third.stdout
         assert "ingest exited" in third.stderr
         assert first.poll() is None
+        # without REDIS_URL, the other commands use what this up recorded, and say so
+        redis_url = read_json(tmp_path / ".txflow" / "up.json")["redis_url"]
+        said = f"REDIS_URL is not set: using {redis_url} of the txflow up (pid {first.pid})"
+        status = txflow("status", "--json", cwd=tmp_path)
+        assert status.returncode == 0 and said in status.stderr, status.stderr
+        assert len(json.loads(status.stdout)["shards"]) == 16
+        load = txflow("load", "--count", "300", "--accounts", "5", "--json", cwd=tmp_path)
+        assert load.returncode == 0 and said in load.stderr, load.stderr
+        assert sum(json.loads(load.stdout)["outcomes"].values()) == 300  # read from its Redis
+        (tmp_path / "in.csv").write_text("deposit,1,1,5\n")
+        replayed = txflow("replay", "in.csv", cwd=tmp_path)
+        assert replayed.returncode == 0 and f"ingest of that txflow up, http://127.0.0.1:{port}"
+        assert "1 rows read, 1 applied, 0 rejected, 0 skipped" in replayed.stderr
+        letters = txflow("dlq", "show", "1-1", cwd=tmp_path)
+        assert letters.returncode == 1 and said in letters.stderr
+        assert f"no dead letter with id 1-1 (at {redis_url})" in letters.stderr
     finally:
         first.send_signal(signal.SIGINT)
         first.wait(30)
+
+
+def read_json(path: Path) -> dict[str, str]:
+    doc: dict[str, str] = json.loads(path.read_text())
+    return doc
 
 
 def test_no_child_of_up_outlives_a_kill_9_of_up(tmp_path: Path) -> None:
@@ -203,6 +224,13 @@ def test_a_missing_file_is_one_line_and_a_non_zero_exit() -> None:
     assert done.stderr.strip().count("\n") == 0 and "/no/such.csv" in done.stderr
 
 
+def test_nothing_deployed_says_where_it_looked(redis_url: str) -> None:
+    done = txflow("status", env={"REDIS_URL": redis_url})
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "nothing was deployed on this Redis yet" in done.stderr
+    assert done.stderr.rstrip().endswith(f"(at {redis_url})")
+
+
 def test_unreachable_redis_is_one_line_and_a_non_zero_exit() -> None:
     done = txflow("status", env={"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     assert done.returncode != 0 and "Traceback" not in done.stderr
@@ -264,10 +292,13 @@ def test_every_http_command_sends_the_token_and_says_in_one_line_when_refused(
         load = ["load", *api, "--count", "200", "--accounts", "5", "--json"]
         assert txflow(*load, env=token).returncode == 0
         refused = txflow(*load, "--token", "wrong", env={"REDIS_URL": server.url})
+        blind = txflow(*load, env={"TXFLOW_API_TOKEN": "s3cret"}, cwd=tmp_path)  # no REDIS_URL
         no_token = {"TXFLOW_API_TOKEN": ""}  # blank: none (this process has it, for the stack)
         missing = txflow("replay", *api, str(path), env=no_token)
         passed = txflow("replay", *api, "--token", "s3cret", str(path), env=no_token)
     assert passed.returncode == 0 and passed.stdout == done.stdout, passed.stderr
+    assert blind.returncode == 0 and "latency_ms" not in json.loads(blind.stdout)
+    assert "latency and outcomes are left out" in blind.stderr
     for failed, said in ((refused, "refused the token (401"), (missing, "asks for a token (401")):
         assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
         assert failed.stderr.count("\n") == 1 and f"txflow: ingest {said}" in failed.stderr

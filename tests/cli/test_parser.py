@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from services.cli.__main__ import build_parser
+from services.cli.parser import build_parser
 
 
 def walk(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.Action]]:
