@@ -26,6 +26,11 @@ from services.cli.redis_process import RedisProcess
 from shared.errors import ConfigError
 
 Sink = Callable[[str, str], None]  # (process name, line)
+TAIL_LINES = 15  # of a failed child's log, shown when the stack does not start
+
+
+class StackFailed(RuntimeError):
+    """Raised when the stack did not become ready; says why, with the end of the logs."""
 
 
 @dataclass
@@ -58,10 +63,29 @@ class LocalStack:
         # Ready, not just alive: Redis answers and the deployment is set up; and
         # answered by our ingest, not by another one on the same port.
         ingest = self.children["ingest"].pid
-        wait_until_up(
-            f"{self.api}/readyz", watch=self.children, timeout=timeout, every=0.1, pid=ingest
-        )
+        try:
+            wait_until_up(
+                f"{self.api}/readyz", watch=self.children, timeout=timeout, every=0.1, pid=ingest
+            )
+        except RuntimeError as e:
+            raise StackFailed(f"{e}{self._tails()}") from None
         return self
+
+    def _tails(self) -> str:
+        """The end of the log of each child that exited (of ingest if none did).
+
+        Only for logs written to files: a sink has shown every line already.
+        The files may be in a temporary directory about to be removed.
+        """
+        if self.sink is not None:
+            return ""
+        exited = [n for n, p in self.children.items() if p.poll() is not None] or ["ingest"]
+        tails = []
+        for name in exited:
+            lines = (self.data_dir / "logs" / f"{name}.log").read_text(errors="replace")
+            tail = "\n".join(f"  {line}" for line in lines.splitlines()[-TAIL_LINES:])
+            tails.append(f"\n--- the end of {name}'s log ---\n{tail}")
+        return "".join(tails)
 
     def pids(self) -> dict[str, int]:
         """Every running child's pid by name, Redis first when it is ours."""

@@ -218,6 +218,16 @@ def write_mixed(path: Path, rows: int, clients: int, seed: int) -> None:
                 f.write("deposit, oops\n")
 
 
+def test_a_stack_that_fails_to_start_shows_the_end_of_the_failing_process_log(
+    redis_url: str,
+) -> None:
+    init(redis.Redis.from_url(redis_url), shards=4)  # deployed with 4 shards; the stack asks 16
+    done = txflow("replay", "--engine", "services", "/dev/null", env={"REDIS_URL": redis_url})
+    assert done.returncode == 1 and "Traceback" not in done.stderr.split("---")[0]
+    assert "exited with status 2" in done.stderr
+    assert "has 4 shards (txflow:meta) but TXFLOW_SHARDS=16" in done.stderr, done.stderr
+
+
 def test_a_missing_file_is_one_line_and_a_non_zero_exit() -> None:
     done = txflow("replay", "--engine", "memory", "/no/such.csv")
     assert done.returncode != 0 and "Traceback" not in done.stderr
