@@ -126,11 +126,13 @@ def read_json(path: Path) -> dict[str, str]:
     return doc
 
 
-def test_no_child_of_up_outlives_a_kill_9_of_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP], ids=["kill-9", "sighup"])
+def test_no_child_of_up_outlives_a_kill_9_of_up_or_its_closed_terminal(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     argv = [*TXFLOW, "up", "--port", str(port)]
-    up = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL)
+    up = subprocess.Popen(argv, cwd=tmp_path, env=without_redis_url(), stdout=subprocess.DEVNULL)
     children: list[psutil.Process] = []
     try:
         wait_for(lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200, 60, "txflow up")
@@ -138,8 +140,8 @@ def test_no_child_of_up_outlives_a_kill_9_of_up(tmp_path: Path) -> None:
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "services.ingest" in names and "services.worker" in names
         assert "redis-server" in names or "valkey-server" in names
-        up.kill()  # no clean-up runs in txflow up
-        up.wait()
+        up.send_signal(sig)  # SIGKILL: no clean-up runs in txflow up
+        assert up.wait(30) == (-9 if sig == signal.SIGKILL else 0)  # SIGHUP: a clean stop
         wait_for(lambda: not [c for c in children if _alive(c)], 30, "every child to exit")
     finally:
         for child in [up.pid, *children]:  # whatever a failure left behind
