@@ -37,13 +37,11 @@ class Summary:
         if self.outcomes is None:
             parts.append(f"{self.accepted} accepted (applied/rejected not counted: no REDIS_URL)")
         else:
-            parts += [f"{self.outcomes[o]} {o}" for o in ("applied", "rejected")]
-            parts += [f"{n} {o}" for o, n in self.outcomes.items() if o not in PRINTED and n]
+            always = ("applied", "rejected")  # the others (duplicate, dead) when there are any
+            parts += [f"{self.outcomes[o]} {o}" for o in always]
+            parts += [f"{n} {o}" for o, n in self.outcomes.items() if o not in always and n]
         parts.append(f"{self.skipped} skipped")
         return "txflow replay: " + ", ".join(parts)
-
-
-PRINTED = ("applied", "rejected")
 
 
 @contextmanager
