@@ -41,6 +41,25 @@ async def _ensure(client: Client, shards: int) -> None:
     for result in results:
         if isinstance(result, Exception) and not is_busygroup(result):
             raise result
+    await _count_from_zero(client, shards)
+
+
+async def _count_from_zero(client: Client, shards: int) -> None:
+    """Start the count of committed entries at 0 on every stream that never took one.
+
+    (A stream that did is seeded by its owner: ``services/worker/backlog.py``.)
+    Nothing is committed before a count exists, so a 0 set here is never stale.
+    """
+    shard_keys = keys.shard_keys(shards)
+    async with client.pipeline(transaction=False) as pipe:
+        for k in shard_keys:
+            pipe.xinfo_stream(k.inbox)
+        infos = await pipe.execute(raise_on_error=False)
+    async with client.pipeline(transaction=False) as pipe:
+        for k, info in zip(shard_keys, infos, strict=True):
+            if isinstance(info, dict) and info.get("entries-added") == 0:
+                pipe.setnx(k.committed, 0)
+        await pipe.execute()
 
 
 async def check_deployment(client: Client, shards: int) -> None:

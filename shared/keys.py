@@ -16,7 +16,7 @@ WORKERS = f"{PREFIX}:workers"
 class ShardKeys:
     """The keys of one shard. Cheap to build; build one per shard and keep it."""
 
-    __slots__ = ("ckpt", "dlq", "epoch", "inbox", "lease", "outbox", "shard", "tag")
+    __slots__ = ("ckpt", "committed", "dlq", "epoch", "inbox", "lease", "outbox", "shard", "tag")
 
     def __init__(self, shard: int) -> None:
         self.shard = shard
@@ -27,6 +27,9 @@ class ShardKeys:
         self.lease = f"{self.tag}:lease"
         self.epoch = f"{self.tag}:epoch"
         self.ckpt = f"{self.tag}:ckpt"
+        # How many entries of ``inbox`` are committed (every entry up to ckpt): the
+        # shard's backlog is the stream's entries-added minus this (ingest's lag).
+        self.committed = f"{self.tag}:committed"
 
     def account(self, account_id: str) -> str:
         return f"{self.tag}:acct:{account_id}"

@@ -48,6 +48,8 @@ class Stack:
     cluster: bool = False
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     api: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+    """More ``TXFLOW_*`` variables for every process."""
 
     def env(self) -> dict[str, str]:
         return {
@@ -59,6 +61,7 @@ class Stack:
             "TXFLOW_BLOCK_MS": "100",
             "TXFLOW_BATCH": "100",
             "PYTHONUNBUFFERED": "1",
+            **self.settings,
         }
 
     def spawn(self, name: str, *argv: str, redis_url: str | None = None) -> subprocess.Popen[bytes]:

@@ -13,6 +13,7 @@ import orjson
 
 from shared import keys
 from shared.errors import ShardCountMismatch
+from shared.lag import backlog, shard_lag
 from shared.store import SyncClient, node_of
 
 
@@ -34,11 +35,15 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
         pipe.xinfo_groups(k.inbox)
         pipe.xpending_range(k.inbox, keys.GROUP, "-", "+", 1)
         pipe.xlen(k.dlq)
+        pipe.xinfo_stream(k.inbox)
+        pipe.get(k.committed)
+        pipe.xlen(k.inbox)
     replies = pipe.execute()
     rows = []
     for i, k in enumerate(shards):
-        owner, epoch, ckpt, groups, oldest, dlq = replies[6 * i : 6 * i + 6]
+        owner, epoch, ckpt, groups, oldest, dlq, info, committed, size = replies[9 * i : 9 * i + 9]
         group: dict[str, Any] = next((g for g in groups if g["name"] == keys.GROUP), {})
+        lag = backlog(info, committed)
         rows.append(
             {
                 "shard": k.shard,
@@ -46,7 +51,7 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
                 "owner": owner,
                 "epoch": int(epoch or 0),
                 "ckpt": ckpt,
-                "lag": group.get("lag"),
+                "lag": shard_lag(groups, size) if lag is None else lag,
                 "pending": group.get("pending", 0),
                 "oldest_pending_ms": oldest[0]["time_since_delivered"] if oldest else None,
                 "dlq": dlq,

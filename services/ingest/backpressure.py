@@ -5,6 +5,8 @@ group plus entries delivered but not acknowledged (pending). When it passes
 ``max_lag``, ingest answers ``429`` for transactions of that shard instead of
 trimming the stream: accepted work is never dropped.
 
+How the lag is counted, exactly through any Redis restart: ``shared/lag.py``.
+
 Requests never query Redis for this: one background task refreshes every
 shard's lag in one pipeline every ``lag_refresh_ms`` and requests read the
 cached set of shards over the limit.
@@ -14,30 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 from shared import keys
+from shared.lag import backlog, shard_lag
 from shared.store import UNAVAILABLE, Client
 
 log = logging.getLogger("txflow.ingest")
-
-
-def shard_lag(groups: Sequence[Mapping[str, Any]] | BaseException, length: int) -> int:
-    """Lag of one shard from its XINFO GROUPS reply and XLEN.
-
-    Undelivered entries are the group's ``lag``; Redis reports ``None`` when it
-    cannot tell (entries deleted in the middle of the stream) and then the
-    whole stream length stands in for it, erring on the side of throttling.
-    With no ``workers`` group at all nothing has been delivered.
-    """
-    group = None
-    if not isinstance(groups, BaseException):
-        group = next((g for g in groups if g.get("name") == keys.GROUP), None)
-    if group is None:
-        return length
-    undelivered = group.get("lag")
-    return (length if undelivered is None else int(undelivered)) + int(group.get("pending", 0))
 
 
 class LagMonitor:
@@ -53,7 +38,7 @@ class LagMonitor:
         observe: Callable[[Sequence[int]], None] | None = None,
     ) -> None:
         self._client = client
-        self._inboxes = [k.inbox for k in keys.shard_keys(shards)]
+        self._shards = keys.shard_keys(shards)
         self._max_lag = max_lag
         self._interval_s = interval_s
         self._observe = observe
@@ -72,14 +57,7 @@ class LagMonitor:
 
     async def refresh(self) -> None:
         """Read every shard's lag in one pipeline and update the cache."""
-        async with self._client.pipeline(transaction=False) as pipe:
-            for inbox in self._inboxes:
-                pipe.xinfo_groups(inbox)
-                pipe.xlen(inbox)
-            replies = await pipe.execute(raise_on_error=False)
-        self.lags = [
-            shard_lag(replies[i], _length(replies[i + 1])) for i in range(0, len(replies), 2)
-        ]
+        self.lags = await read_lags(self._client, self._shards)
         self.hot = frozenset(s for s, lag in enumerate(self.lags) if lag > self._max_lag)
         self.refreshes += 1
         if self._observe is not None:
@@ -112,6 +90,26 @@ class LagMonitor:
             except Exception:
                 log.exception("lag monitor: refresh failed")
             await asyncio.sleep(self._interval_s)
+
+
+async def read_lags(client: Client, shards: Sequence[keys.ShardKeys]) -> list[int]:
+    """Every shard's lag: one pipeline, and one more for shards without a committed count."""
+    async with client.pipeline(transaction=False) as pipe:
+        for k in shards:
+            pipe.xinfo_stream(k.inbox)
+            pipe.get(k.committed)
+        replies = await pipe.execute(raise_on_error=False)
+    lags = [backlog(replies[2 * i], replies[2 * i + 1]) for i in range(len(shards))]
+    unknown = [i for i, lag in enumerate(lags) if lag is None]
+    if unknown:
+        async with client.pipeline(transaction=False) as pipe:
+            for i in unknown:
+                pipe.xinfo_groups(shards[i].inbox)
+                pipe.xlen(shards[i].inbox)
+            replies = await pipe.execute(raise_on_error=False)
+        for n, i in enumerate(unknown):
+            lags[i] = shard_lag(replies[2 * n], _length(replies[2 * n + 1]))
+    return [lag or 0 for lag in lags]
 
 
 def _length(reply: object) -> int:

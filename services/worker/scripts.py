@@ -53,8 +53,9 @@ class Scripts:
     release: AsyncScript
     heartbeat: AsyncScript
     load: AsyncScript
+    seed: AsyncScript
 
     @classmethod
     def register(cls, client: Client) -> Scripts:
-        names = ("commit", "acquire", "renew", "release", "heartbeat", "load")
+        names = ("commit", "acquire", "renew", "release", "heartbeat", "load", "seed")
         return cls(*(client.register_script(_source(n)) for n in names))

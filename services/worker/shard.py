@@ -16,6 +16,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from services.worker import batch
+from services.worker.backlog import seed_committed
 from services.worker.batch import Entry, Plan, Planner, entries_of, entries_of_read
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.hashes import account_from, record_from
@@ -149,6 +150,7 @@ class ShardRunner:
         """
         if claim:
             await self.claim_pending()
+        await seed_committed(self.client, self.scripts, self.keys, self.worker_id, self.lease)
         last = await self.last_delivered()
         self.ckpt = await self.get_ckpt()
         while last is not None and (self.ckpt is None or id_key(self.ckpt) < id_key(last)):
@@ -284,7 +286,7 @@ class ShardRunner:
 
     def commit_args(self, plan: Plan) -> tuple[list[str], list[Any]]:
         k = self.keys
-        keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, *plan.hashes]
+        keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, k.committed, *plan.hashes]
         last = plan.ids[-1]
         args: list[Any] = [self.worker_id, self.lease.token, GROUP, plan.ids[0], last]
         # :out holds one entry per commit: capped at out_maxlen outcomes' worth of

@@ -12,10 +12,12 @@ import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
 from services.cli.redis_process import Persistence, RedisProcess
+from services.cli.status import snapshot
 from tests.faults.checker import LeaseSampler, Loader, Report, all_pending, decided, verify
 from tests.faults.scenarios import Faults
 from tests.stack import Stack, wait_for, workload
@@ -29,9 +31,9 @@ def make_faults(
 ) -> Iterator[Callable[..., Faults]]:
     stacks: list[Stack] = []
 
-    def make(persistence: Persistence = "always", workers: int = 2) -> Faults:
+    def make(persistence: Persistence = "always", workers: int = 2, **settings: str) -> Faults:
         server = redis_factory(persistence)
-        stack = Stack(server.url, tmp_path / "logs")
+        stack = Stack(server.url, tmp_path / "logs", settings=settings)
         stacks.append(stack)
         stack.start_ingest()
         faults = Faults(stack, server)
@@ -90,6 +92,37 @@ def test_every_202_survives_a_redis_kill_9(
     # the OS; only a machine crash may lose the last second (RELIABILITY.md).
     faults = make_faults(persistence)
     under_load(faults, lambda loader: (loader.resume(), faults.crash_redis(random.Random(3))), 3)
+
+
+def test_lag_reads_0_when_drained_after_three_redis_restarts(
+    make_faults: Callable[..., Faults],
+) -> None:
+    # A low limit: a backlog left over by a wrong count would refuse every POST.
+    faults = make_faults("always", TXFLOW_MAX_LAG="40")
+
+    def inject(loader: Loader) -> None:
+        loader.resume()
+        for _ in range(3):
+            faults.crash_redis(random.Random(7))
+            faults.wait_all_owned()
+
+    under_load(faults, inject, 7)
+    stack = faults.stack
+    client = stack.client(decode_responses=True)
+    try:
+        wait_for(lambda: all_pending(client, stack.shards) == 0, 30, "nothing pending")
+        lags = [row["lag"] for row in snapshot(client)["shards"]]  # what txflow status shows
+    finally:
+        client.close()
+    assert lags == [0] * stack.shards
+
+    def ingest_sees_0() -> bool:  # its monitor reads the lags every 100 ms
+        metrics = httpx.get(f"{stack.api}/metrics").text
+        return all(f'txflow_shard_lag{{shard="{s}"}} 0.0' in metrics for s in range(stack.shards))
+
+    wait_for(ingest_sees_0, 10, "ingest's lags to read 0")
+    body = {"tx_id": "after", "account_id": "a1", "type": "deposit", "amount": "1"}
+    assert httpx.post(f"{stack.api}/v1/transactions", json=body).status_code == 202
 
 
 def test_a_network_stall_longer_than_the_lease(make_faults: Callable[..., Faults]) -> None:

@@ -3,13 +3,14 @@
 -- batch's state, outcomes and acknowledgement change together or not at all.
 --
 -- KEYS[1] lease   KEYS[2] epoch   KEYS[3] ckpt   KEYS[4] in   KEYS[5] out
--- KEYS[6] dlq     KEYS[7..] the hashes written, in the order of ARGV[9]
+-- KEYS[6] dlq     KEYS[7] committed (entries counted up to ckpt)
+-- KEYS[8..] the hashes written, in the order of ARGV[9]
 --
 -- ARGV[1] worker id (the lease value)      ARGV[2] epoch token
 -- ARGV[3] consumer group                   ARGV[4] first entry id of the batch
 -- ARGV[5] last entry id (the new ckpt)     ARGV[6] :out approximate max entries
 -- ARGV[7] XTRIM MINID for :in ('' = none)  ARGV[8] ids to ack, joined by ','
--- ARGV[9] JSON array: for KEYS[6 + i], its fields and values as one flat array
+-- ARGV[9] JSON array: for KEYS[7 + i], its fields and values as one flat array
 -- ARGV[10] the batch's outcomes, a JSON array: one :out entry (shared/outcomes.py);
 --          '' when it has none (only undecodable entries)
 -- ARGV[11] :dlq payloads joined by '\n'
@@ -33,7 +34,7 @@ end
 
 -- (a hash has a handful of fields: the client merges a batch's writes per key)
 for h, fields in ipairs(cjson.decode(ARGV[9])) do
-  redis.call('HSET', KEYS[6 + h], unpack(fields))
+  redis.call('HSET', KEYS[7 + h], unpack(fields))
 end
 
 if ARGV[10] ~= '' then
@@ -50,6 +51,12 @@ for id in string.gmatch(ARGV[8], '[^,]+') do ids[#ids + 1] = id end
 local n = #ids
 for k = 1, n, 1000 do
   redis.call('XACK', KEYS[4], ARGV[3], unpack(ids, k, math.min(k + 999, n)))
+end
+-- The batch is exactly the entries after the old ckpt up to the new one (contiguity
+-- above), so the count stays exact. Until the owner has seeded it (an older
+-- deployment), it is absent and stays so: ingest then falls back to XINFO's lag.
+if redis.call('EXISTS', KEYS[7]) == 1 then
+  redis.call('INCRBY', KEYS[7], n)
 end
 if ARGV[7] ~= '' then
   redis.call('XTRIM', KEYS[4], 'MINID', '~', ARGV[7])
