@@ -68,7 +68,9 @@ class LocalStack:
                 f"{self.api}/readyz", watch=self.children, timeout=timeout, every=0.1, pid=ingest
             )
         except RuntimeError as e:
-            raise StackFailed(f"{e}{self._tails()}") from None
+            failed = StackFailed(f"{e}{self._tails()}")
+            self.stop()  # what did start: `with` runs no __exit__ when __enter__ raises
+            raise failed from None
         return self
 
     def _tails(self) -> str:

@@ -29,8 +29,10 @@ TXFLOW = [sys.executable, "-m", "services.cli"]
 def txflow(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TXFLOW, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**without_redis_url(), **(env or {})}, cwd=cwd)  # fmt: skip
+    env = {**without_redis_url(), **(env or {})}  # REDIS_URL only when a test gives it
+    return subprocess.run(
+        [*TXFLOW, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
+    )
 
 
 def without_redis_url() -> dict[str, str]:

@@ -14,11 +14,19 @@ from services.cli.status import render
 def snapshot(shards: int, nodes: list[str]) -> dict[str, Any]:
     owners = ["devbox-1234567-ab12", "devbox-1234568-cd34"]
     rows = [
-        {"shard": s, "node": nodes[s % len(nodes)], "owner": owners[s % 2], "epoch": 12,
-         "ckpt": "1764520000000-0", "lag": 100_000, "pending": 500,
-         "oldest_pending_ms": 12_345, "dlq": 3}
+        {
+            "shard": s,
+            "node": nodes[s % len(nodes)],
+            "owner": owners[s % 2],
+            "epoch": 12,
+            "ckpt": "1764520000000-0",
+            "lag": 100_000,
+            "pending": 500,
+            "oldest_pending_ms": 12_345,
+            "dlq": 3,
+        }
         for s in range(shards)
-    ]  # fmt: skip
+    ]
     workers = [{"id": w, "expires_in_ms": 9_800} for w in owners]
     return {"shards": rows, "workers": workers}
 
