@@ -11,6 +11,7 @@ from types import FrameType
 
 from services.cli import datadir
 from services.cli.stack import LocalStack
+from services.ingest.auth import describe
 from shared.settings import Settings
 
 COLORS = ["36", "33", "35", "32", "34", "31"]
@@ -56,7 +57,7 @@ def up(
             stack.start()
             assert stack.redis_url is not None
             datadir.record(data_dir, datadir.Running(os.getpid(), stack.redis_url, stack.api))
-            print(banner(stack), flush=True)
+            print(banner(stack, settings), flush=True)
             return watch(stack, stop)
         finally:
             stack.stop()
@@ -79,7 +80,7 @@ def watch(stack: LocalStack, stop: threading.Event) -> int:
     return 0
 
 
-def banner(stack: LocalStack) -> str:
+def banner(stack: LocalStack, settings: Settings) -> str:
     where = "its own Redis" if stack.redis is not None else "REDIS_URL"
     pids = "  ".join(f"{name} {pid}" for name, pid in stack.pids().items())
     lines = [
@@ -90,6 +91,7 @@ def banner(stack: LocalStack) -> str:
         "  status   txflow status   (from this directory; elsewhere give "
         f"REDIS_URL={stack.redis_url})",
         f"  pids     {pids}",
+        f"  {describe(settings.api_token)}",
     ]
     if stack.redis is not None:
         lines.append(f"  data     {stack.data_dir.resolve()}")

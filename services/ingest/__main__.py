@@ -19,9 +19,13 @@ import uvicorn
 from pydantic import ValidationError
 
 from services.ingest.app import create_app
+from services.ingest.limits import connection_cap, descriptor_limit
 from services.ingest.preflight import prepare
+from services.ingest.protocol import protocol_class
 from shared.errors import ConfigError, StoreUnavailable
 from shared.settings import Settings
+
+log = logging.getLogger("txflow.ingest")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -47,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _stop_is_success():
         try:
             settings = Settings()
+            cap = connection_cap(settings.max_connections, descriptor_limit())
+            protocol = protocol_class(settings, cap)
             asyncio.run(prepare(settings, wait_s=args.redis_wait))
         except (ValidationError, ConfigError) as e:
             print(f"txflow ingest: {_one_line(e)}", file=sys.stderr)
@@ -56,10 +62,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         # While serving, uvicorn's own handlers take SIGINT/SIGTERM: stop accepting,
         # finish the requests in flight, run the lifespan's exit (flush the appender).
+        # X-Forwarded-For only from the proxies named: uvicorn's own default trusts
+        # it from 127.0.0.1, where any local client could name any address.
+        # The protocol is uvicorn's httptools one with the limits uvicorn lacks;
+        # no WebSocket: the service serves none, and an upgrade would take the
+        # connection out of the protocol's accounting.
+        log.info(
+            "client limits: %s, keep-alive %d s", protocol.gate.describe(), settings.keep_alive_s
+        )
         uvicorn.run(
             create_app(settings), host=args.host, port=args.port, loop="uvloop",
-            http="httptools", lifespan="on", log_level=args.log_level,
-            access_log=args.access_log,
+            http=protocol, ws="none", timeout_keep_alive=settings.keep_alive_s,
+            lifespan="on", log_level=args.log_level, access_log=args.access_log,
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips or None,
         )  # fmt: skip
     return 0
 

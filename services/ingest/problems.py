@@ -7,7 +7,6 @@ being unreachable, which is a ``503`` with ``Retry-After`` and never a ``500``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -18,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from shared.errors import StoreUnavailable
+from shared.errors import Overloaded, StoreUnavailable
 from shared.store import UNAVAILABLE
 
 MEDIA_TYPE = "application/problem+json"
@@ -26,8 +25,6 @@ MEDIA_TYPE = "application/problem+json"
 VALIDATION = "urn:txflow:problem:validation"
 BACKPRESSURE = "urn:txflow:problem:backpressure"
 UNAVAILABLE_TYPE = "urn:txflow:problem:unavailable"
-
-log = logging.getLogger("txflow.ingest")
 
 
 class Problem(Exception):
@@ -68,6 +65,13 @@ def too_large(limit: int) -> Problem:
     return Problem(413, f"the request body is larger than {limit} bytes")
 
 
+def unsupported_media_type(given: str | None, accepted: Sequence[str]) -> Problem:
+    """415: a body of a type the route does not read; ``accepted`` names those it does."""
+    got = "none" if not given else repr(given[:100])
+    detail = f"Content-Type must be {' or '.join(accepted)} (got {got})"
+    return Problem(415, detail, accepted=list(accepted))
+
+
 def throttled(shards: Iterable[int]) -> Problem:
     """429: a shard's backlog is over the limit; the work already accepted is untouched."""
     hot = sorted(shards)
@@ -78,6 +82,20 @@ def throttled(shards: Iterable[int]) -> Problem:
         title="Backpressure",
         headers={"Retry-After": "1"},
         shards=hot,
+    )
+
+
+def over_share(shards: Iterable[int], limit: int) -> Problem:
+    """429: this client holds more than ``limit`` entries of each of ``shards``' backlog."""
+    full = sorted(shards)
+    return Problem(
+        429,
+        f"this client holds more than {limit} unprocessed transactions of shard(s) "
+        f"{', '.join(map(str, full))}; retry later",
+        type=BACKPRESSURE,
+        title="Backpressure",
+        headers={"Retry-After": "1"},
+        shards=full,
     )
 
 
@@ -92,9 +110,40 @@ STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, *UNAVAILABLE)
 
 
 def store_unavailable(exc: Exception) -> Problem:
-    """The 503 answering ``exc`` (one of ``STORE_ERRORS``), logged once per request."""
-    log.warning("Redis unavailable: %s", exc)
+    """The 503 answering ``exc`` (one of ``STORE_ERRORS``).
+
+    Not logged here, per request: the appender and the lag monitor log an
+    outage once (``shared.outage``), and ``/metrics`` counts the 503s.
+    """
+    if isinstance(exc, Overloaded):
+        return unavailable(f"ingest is at its limit: {exc}; retry with the same ids")
     return unavailable("Redis is unavailable; retry with the same ids")
+
+
+def head_too_large(limit: int) -> Problem:
+    """431: the request line and headers together exceed ``limit`` bytes."""
+    detail = f"the request line and headers are larger than {limit} bytes"
+    return Problem(431, detail, headers={"Connection": "close"})
+
+
+def request_timeout(part: str, seconds: float) -> Problem:
+    """408: the request's ``part`` (its headers, its body) did not arrive in time."""
+    return Problem(408, f"the request {part} did not arrive within {seconds:g} s")
+
+
+def connections_full(cap: int) -> Problem:
+    """503: every one of the ``cap`` connections holds a request being answered."""
+    detail = f"the service is answering as many connections as it takes ({cap}); retry later"
+    return Problem(503, detail, headers={"Retry-After": "1"})
+
+
+def wire(problem: Problem) -> bytes:
+    """``problem`` as a whole HTTP/1.1 response, ``Connection: close``, for writing to a socket
+    outside any request (``protocol``: a refusal before or instead of the app)."""
+    response = problem.response()
+    lines = [b"HTTP/1.1 %d %s" % (problem.status, HTTPStatus(problem.status).phrase.encode())]
+    lines += [b"%s: %s" % header for header in response.raw_headers if header[0] != b"connection"]
+    return b"\r\n".join([*lines, b"connection: close", b"", response.body])
 
 
 def unauthorized() -> Problem:

@@ -20,6 +20,8 @@ import redis
 
 from services.cli.redis_process import RedisProcess, free_port
 from services.cli.stack import LocalStack
+from services.cli.up import banner
+from shared.settings import Settings
 from tests.stack import wait_for
 from tests.worker.support import init
 
@@ -316,3 +318,20 @@ def test_every_http_command_sends_the_token_and_says_in_one_line_when_refused(
     for failed, said in ((refused, "refused the token (401"), (missing, "asks for a token (401")):
         assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
         assert failed.stderr.count("\n") == 1 and f"txflow: ingest {said}" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        ("", "auth: off (TXFLOW_API_TOKEN unset or blank)"),
+        (" \r", "auth: off (TXFLOW_API_TOKEN unset or blank)"),
+        ("s3cret", "auth: bearer token required"),
+    ],
+)
+def test_up_says_whether_the_api_needs_the_token(
+    monkeypatch: pytest.MonkeyPatch, token: str, says: str
+) -> None:
+    monkeypatch.setenv("TXFLOW_API_TOKEN", token)
+    shown = banner(LocalStack(redis_url="redis://127.0.0.1:1/0"), Settings())
+    assert f"  {says}" in shown.splitlines()
+    assert "s3cret" not in shown

@@ -64,6 +64,9 @@ def test_ingest_scales_behind_one_port(name: str) -> None:
     assert "resolver 127.0.0.11 valid=5s ipv6=off;" in directives
     assert "set $ingest http://ingest:8000;" in directives and "proxy_pass $ingest;" in directives
     assert "listen 8000;" in directives
+    # each client is told apart by its own address, which it cannot forge
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in directives
+    assert services["ingest"]["environment"]["TXFLOW_FORWARDED_ALLOW_IPS"] == "*"
     # a batch of the default TXFLOW_MAX_BODY_BYTES (4 MiB) reaches ingest
     (limit,) = [d for d in directives if d.startswith("client_max_body_size")]
     assert int(limit.split()[1].rstrip("m;")) * 2**20 > Settings().max_body_bytes
