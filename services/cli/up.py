@@ -86,10 +86,9 @@ def banner(stack: LocalStack, settings: Settings) -> str:
     lines = [
         f"txflow is up: ingest + {stack.workers} workers on {where} ({stack.redis_url})",
         f"  API      {stack.api}/v1/transactions",
-        f"  docs     {stack.api}/docs   (Swagger UI; the document: {stack.api}/openapi.json)",
+        f"  docs     {stack.api}/docs (Swagger UI), {stack.api}/openapi.json",
         f"  metrics  {stack.api}/metrics",
-        "  status   txflow status   (from this directory; elsewhere give "
-        f"REDIS_URL={stack.redis_url})",
+        f"  status   txflow status (here; elsewhere REDIS_URL={stack.redis_url})",
         f"  pids     {pids}",
         f"  {describe(settings.api_token)}",
     ]
