@@ -50,7 +50,7 @@ def replay(client: SyncClient, dlq_id: str) -> str:
     try:
         tx = Tx.decode(data or b"")
     except InvalidInput as e:
-        raise InvalidInput(f"dead letter {dlq_id} cannot be replayed: {e}") from None
+        raise InvalidInput(f"dead letter {dlq_id} cannot be replayed: undecodable: {e}") from None
     k = ShardKeys(shard_of(tx.account_id, shard_count(client)))
     record = k.tx(tx.account_id, tx.tx_id)
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.ingest import problems, routes
+from services.ingest import auth, problems, routes
 from services.ingest.fastpath import FastPath
 from services.ingest.metrics import Metrics, RequestMetrics
 from services.ingest.runtime import running
@@ -39,4 +39,5 @@ def create_app(settings: Settings) -> FastPath:
     problems.install(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
     routes.install(app, settings)
+    auth.document(app)
     return FastPath(app, settings, metrics)
