@@ -48,10 +48,8 @@ class ShardKeys:
         self.control = f"{self.tag}:ctl"  # stream: operator requests to the owner
 
     def account(self, account_id: str) -> str:
+        """Hash: the account's state and one field per transaction (``shared.records``)."""
         return f"{self.tag}:acct:{account_id}"
-
-    def tx(self, account_id: str, tx_id: str) -> str:
-        return f"{self.tag}:tx:{account_id}:{tx_id}"
 
     def held(self, account_id: str) -> str:
         """List: the entries of a parked account set aside, oldest first."""

@@ -6,11 +6,11 @@ Each read is answered within ``deadline_s``, else ``StoreUnavailable`` (503).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from shared import keys
 from shared.keys import ShardKeys
-from shared.records import Hash, account_view, tx_view
+from shared.records import STATE, account_view, tx_view
 from shared.sharding import shard_of
 from shared.store import Client, translated
 
@@ -21,8 +21,8 @@ async def account(
     """The account's state, or ``None`` before its first transaction is processed."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
     async with translated(deadline_s):
-        fields = await client.hgetall(shard_keys.account(account_id))
-    return account_view(account_id, cast(Hash, fields)) if fields else None
+        state = await client.hget(shard_keys.account(account_id), STATE)
+    return account_view(account_id, str(state)) if state is not None else None
 
 
 async def transaction(
@@ -31,8 +31,8 @@ async def transaction(
     """The transaction's record, or ``None`` while it is not processed (or unknown)."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
     async with translated(deadline_s):
-        fields = await client.hgetall(shard_keys.tx(account_id, tx_id))
-    return tx_view(account_id, tx_id, cast(Hash, fields)) if fields else None
+        value = await client.hget(shard_keys.account(account_id), tx_id)
+    return tx_view(account_id, tx_id, str(value)) if value is not None else None
 
 
 async def shards(client: Client, count: int, *, deadline_s: float) -> dict[str, Any]:
