@@ -10,7 +10,7 @@ import httpx
 import redis
 from pydantic import ValidationError
 
-from services.cli import dlq, load, parked, replay, status, target, up
+from services.cli import dlq, load, migrate, parked, replay, status, target, up
 from services.cli.parser import SKIPPED, build_parser
 from services.cli.poster import ApiError
 from services.cli.redis_process import NoRedisServer
@@ -45,6 +45,9 @@ def run(args: argparse.Namespace, settings: Settings, where: target.Target | Non
             return status.status(client, json=args.json, watch=args.watch)
         if args.command == "parked":
             return run_parked(client, args)
+        if args.command == "migrate":
+            print(migrate.migrate(client, force=args.force, limit=args.limit).describe())
+            return 0
         if args.dlq_command == "list":
             dlq.show_table(dlq.letters(client))
         elif args.dlq_command == "show":
