@@ -6,9 +6,10 @@ Each read is answered within ``deadline_s``, else ``StoreUnavailable`` (503).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from shared import keys
+from shared.history import page
 from shared.keys import ShardKeys
 from shared.records import STATE, account_view, tx_view
 from shared.sharding import shard_of
@@ -33,6 +34,26 @@ async def transaction(
     async with translated(deadline_s):
         value = await client.hget(shard_keys.account(account_id), tx_id)
     return tx_view(account_id, tx_id, str(value)) if value is not None else None
+
+
+async def history(
+    client: Client,
+    shards: int,
+    account_id: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    order: str,
+    deadline_s: float,
+) -> dict[str, Any] | None:
+    """A page of the account's history (``shared.history``), or ``None`` when Redis
+    holds nothing of it. Reads the whole account hash: the one read that does."""
+    shard_keys = ShardKeys(shard_of(account_id, shards))
+    async with translated(deadline_s):
+        fields = await client.hgetall(shard_keys.account(account_id))
+    if not fields:
+        return None
+    return page(account_id, cast(dict[str, str], fields), cursor=cursor, limit=limit, order=order)
 
 
 async def shards(client: Client, count: int, *, deadline_s: float) -> dict[str, Any]:
