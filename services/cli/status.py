@@ -94,20 +94,20 @@ def render(snap: dict[str, Any]) -> Any:
     cluster); on one Redis its address is in the title.
     """
     from rich import box
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     rows = snap["shards"]
     nodes = sorted({r["node"] for r in rows})
     where = f"on {nodes[0]}" if len(nodes) == 1 else f"on {len(nodes)} nodes"
-    live = ", ".join(f"{w['id']} {w['expires_in_ms'] / 1000:.1f}s" for w in snap["workers"])
+    live = ", ".join(f"{w['id']} ({w['expires_in_ms'] / 1000:.1f}s)" for w in snap["workers"])
     table = Table(
         title=f"{len(rows)} shards {where}",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         collapse_padding=True,
-        caption=f"{_parked(rows)}live workers (heartbeat expires in): {live or '[red]none[/]'}",
-        caption_justify="left",
     )
     columns = ["shard", "node", "owner", "epoch", "lag", "pending", "oldest", "dlq"]
     if len(nodes) == 1:
@@ -124,7 +124,9 @@ def render(snap: dict[str, Any]) -> Any:
         if len(nodes) == 1:
             del cells[1]
         table.add_row(*cells)
-    return table
+    # Under the table, not its caption: a caption wraps at the table's width.
+    footer = f"{_parked(rows)}live workers (heartbeat expires in): {live or '[red]none[/]'}"
+    return Group(table, Text.from_markup(footer))
 
 
 def _parked(rows: list[dict[str, Any]]) -> str:
