@@ -1,0 +1,119 @@
+"""``GET /v1/status`` and the console's actions, without a browser (the app in process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+import redis
+
+from services.cli import status
+from services.console.schemas import Status
+from shared import keys
+from shared.keys import ShardKeys
+from shared.model import Tx, TxType
+from shared.sharding import shard_of
+from tests.ingest.conftest import (
+    SHARDS,
+    TOKEN,
+    Api,
+    assert_problem,
+    deposit,
+    eventually,
+    make_settings,
+    serve,
+)
+from tests.worker.test_burst import drain
+
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+async def read(http: httpx.AsyncClient, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response = await http.get("/v1/status", headers=headers)
+    assert response.status_code == 200, response.text
+    doc: dict[str, Any] = response.json()
+    Status.model_validate(doc)  # every field described, none missing (extra="forbid")
+    return doc
+
+
+async def test_status_is_txflow_status_with_the_console_s_additions(redis_url: str) -> None:
+    async with serve(make_settings(redis_url)) as api:
+        await api.redis.set(ShardKeys(1).lease, "w1")
+        await api.redis.zadd(keys.WORKERS, {"w1": 2**50})
+        doc = await read(api.http)
+    assert [row["shard"] for row in doc["shards"]] == list(range(SHARDS))
+    assert doc["actions"] is False  # no token configured: read-only
+    (worker,) = doc["workers"]
+    assert worker["id"] == "w1" and worker["shards"] == [1]
+    assert doc["dead_letters"] == [] and doc["parked"] == []
+    # ``txflow status --json`` is the same reading: its rows are in the document as they are
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        cli = status.snapshot(client)
+    assert [{k: row[k] for k in cli["shards"][0]} for row in doc["shards"]] == cli["shards"]
+    assert cli["workers"][0].keys() == worker.keys()
+
+
+async def test_rates_and_latency_follow_what_is_accepted_and_committed(redis_url: str) -> None:
+    async with serve(make_settings(redis_url, console_sample_ms=100)) as api:
+        await read(api.http)  # the first reading: where the history starts
+        batch = [deposit(f"t{n}", f"acct{n % 7}") for n in range(50)]
+        assert (await api.http.post("/v1/transactions/batch", json=batch)).status_code == 202
+        await drain(redis_url)
+
+        async def point() -> dict[str, Any] | None:
+            points = (await read(api.http))["history"]["points"]
+            return points[-1] if points else None
+
+        latest = await eventually(point)
+    assert latest["accepted_per_s"] > 0 and latest["processed_per_s"] > 0
+    assert latest["p50_ms"] is not None and latest["p99_ms"] >= latest["p50_ms"]
+
+
+async def test_pages_polling_together_share_one_reading_per_interval(redis_url: str) -> None:
+    async with serve(make_settings(redis_url, console_sample_ms=60_000)) as api:
+        first, second = await read(api.http), await read(api.http)
+    assert first["at"] == second["at"]
+
+
+async def test_with_a_token_the_status_needs_it_and_actions_are_on(redis_url: str) -> None:
+    async with serve(make_settings(redis_url, api_token=TOKEN)) as api:
+        assert_problem(await api.http.get("/v1/status"), 401)
+        assert (await read(api.http, AUTH))["actions"] is True
+        assert_problem(await api.http.post("/v1/dlq/1-0/replay"), 401)
+        assert_problem(await api.http.post("/v1/dlq/1-0/replay", headers=AUTH), 404)
+        assert_problem(await api.http.post("/v1/dlq/not-an-id/replay", headers=AUTH), 422)
+
+
+async def test_without_a_token_actions_are_refused_saying_why(redis_url: str) -> None:
+    async with serve(make_settings(redis_url)) as api:
+        dlq_id = await dead_letter(api, Tx("alice", "t1", TxType.DEPOSIT, 10_000))
+        doc = assert_problem(await api.http.post(f"/v1/dlq/{dlq_id}/replay"), 403)
+        assert "TXFLOW_API_TOKEN" in doc["detail"]
+        assert [d["id"] for d in (await read(api.http))["dead_letters"]] == [dlq_id]
+
+
+async def test_a_dead_letter_replayed_from_the_console_is_back_in_its_shard(
+    redis_url: str,
+) -> None:
+    tx = Tx("alice", "t1", TxType.DEPOSIT, 10_000)
+    async with serve(make_settings(redis_url, api_token=TOKEN, console_sample_ms=100)) as api:
+        dlq_id = await dead_letter(api, tx)
+        (letter,) = (await read(api.http, AUTH))["dead_letters"]
+        assert letter["tx"] == tx.to_wire() and letter["reason"] == "poisoned by a test"
+        response = await api.http.post(f"/v1/dlq/{dlq_id}/replay", headers=AUTH)
+        assert response.status_code == 200, response.text
+        shard = shard_of("alice", SHARDS)
+        assert [(i, t.tx_id) for i, t in await api.entries(shard)] == [
+            (response.json()["stream_id"], "t1")
+        ]
+        assert (await read(api.http, AUTH))["dead_letters"] == []  # read afresh after an action
+        assert_problem(await api.http.post(f"/v1/dlq/{dlq_id}/replay", headers=AUTH), 404)
+
+
+async def dead_letter(api: Api, tx: Tx) -> str:
+    """A dead letter of ``tx`` as the worker writes one (an entry that kept failing)."""
+    doc = {"e": "1-1", "d": tx.encode().decode(), "reason": "poisoned by a test"}
+    k = ShardKeys(shard_of(tx.account_id, SHARDS))
+    dlq_id: str = await api.redis.xadd(k.dlq, {"d": orjson.dumps(doc)})
+    return dlq_id
