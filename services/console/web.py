@@ -32,7 +32,7 @@ from services.ingest import auth, problems
 from services.ingest.schemas import problems as documented
 from shared.errors import InvalidInput
 from shared.settings import Settings
-from shared.store import SyncClient, connect_sync
+from shared.store import SyncClient, close_sync, connect_sync
 from shared.streams import ID_PATTERN
 
 T = TypeVar("T")
@@ -97,7 +97,7 @@ class Console:
     def close(self) -> None:
         with self._opening:
             if self._client is not None:
-                self._client.close()
+                close_sync(self._client)
                 self._client = None
 
 
