@@ -1,49 +1,51 @@
-"""The ingest benchmark's baseline server: a bare FastAPI endpoint that does no I/O.
+"""``python -m benchmarks.bare --port PORT [--fastapi]``: the single-POST baselines.
 
-``python -m benchmarks.bare --port PORT``
-
-``POST /v1/transactions`` and ``/v1/transactions/batch`` read the body and
-answer a constant ``202``; ``GET /healthz`` answers ``200``. Served by uvicorn
-as the ingest is (uvloop, httptools, no access log), in its own process. Its
-own module so that only this process imports FastAPI.
+A raw ASGI app (or, ``--fastapi``, one FastAPI route, for context) that reads
+the body and answers 202 with no I/O, under uvicorn with the ingest's settings.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-
-async def accept(request: Request) -> Response:
-    await request.body()
-    return Response(b'{"accepted":true}', 202, media_type="application/json")
-
-
-async def healthz() -> Response:
-    return Response(b'{"status":"ok"}', media_type="application/json")
+ACCEPTED = b'{"accepted":true}'
+HEADERS = [(b"content-type", b"application/json")]
+AS_INGEST = {"loop": "uvloop", "http": "httptools", "log_level": "warning", "access_log": False}
 
 
-def app() -> FastAPI:
-    bare = FastAPI()
-    bare.add_api_route("/v1/transactions", accept, methods=["POST"])
-    bare.add_api_route("/v1/transactions/batch", accept, methods=["POST"])
-    bare.add_api_route("/healthz", healthz)
-    return bare
+async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):  # the whole body, as the ingest reads it
+        pass
+    status = 200 if scope["path"] == "/healthz" else 202
+    await send({"type": "http.response.start", "status": status, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": ACCEPTED})
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    uvicorn.run(
-        app(), host="127.0.0.1", port=args.port, loop="uvloop", http="httptools",
-        log_level="warning", access_log=False,
-    )  # fmt: skip
-    return 0
+def fastapi() -> FastAPI:
+    async def accept(request: Request) -> Response:
+        await request.body()
+        return Response(ACCEPTED, 202, media_type="application/json")
+
+    app = FastAPI()
+    for path in ("/v1/transactions", "/v1/transactions/batch"):
+        app.add_api_route(path, accept, methods=["POST"])
+    app.add_api_route("/healthz", lambda: {"status": "ok"})
+    return app
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--fastapi", action="store_true")
+    args = parser.parse_args()
+    app = fastapi() if args.fastapi else asgi
+    uvicorn.run(app, host="127.0.0.1", port=args.port, **AS_INGEST)

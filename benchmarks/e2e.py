@@ -1,241 +1,122 @@
-"""End to end (DESIGN §7): accepted → applied through 1 ingest and 2 workers vs the raw pipeline.
-
-On a throwaway Redis (no persistence):
-
-1. the raw pipeline (``benchmarks/pipeline.py``) moves the workload's first
-   ``entries`` payloads through XADD → XREADGROUP → XACK in one process;
-2. a ``LocalStack`` (1 ingest, 2 workers, 16 shards) is given the same
-   transactions flat out (batch POSTs of 1,000 over ``LANES`` connections):
-   *peak* is applied tx/s from the first POST to the last commit;
-3. the same stack is offered 25/50/75/100 % of that peak, paced over the
-   same connections, for a few seconds each: achieved tx/s and latency
-   accepted → applied (the ingest's ``at`` stamp to the ms of the ``:out``
-   entry ID), p50 / p99.
-
-Each run waits until every outcome of the previous one is committed.
-"""
+"""Part ``e2e``: 1 ingest + 2 workers (a ``LocalStack``), flat out then paced at shares of
+that peak, vs the raw XADD + read + ack pipeline; RESULTS.md says how."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import itertools
 import os
-import sys
+import statistics
+import time
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
-import psutil
-import redis
+import uvloop
 
-from benchmarks import traffic
-from benchmarks.worker import (
-    SHARDS,
-    Found,
-    Workload,
-    outcome_count,
-    outcomes,
-    percentile,
-    reset,
-    run_child,
-    wait_until,
-)
-from services.cli.redis_process import RedisProcess, free_port
+from benchmarks import load
+from benchmarks.raw import pipeline
+from benchmarks.rig import SHARD_KEYS, SHARDS, Rig, cpu_s, redis_rig, rows, transactions, wait_until
+from services.cli.redis_process import free_port
 from services.cli.stack import LocalStack
-from shared import keys
 from shared.model import Tx
+from shared.sharding import shard_of
 
-LANES = 2
-SEED = 21
+ACCOUNTS, SEED, LANES = 10_000, 21, 2
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+# Quick: a short lease, so that the second worker takes its half of the shards within a
+# second, and a short idle read, so that workers stop at once; neither changes the rates.
+QUICK_ENV = {"TXFLOW_LEASE_TTL_MS": "1500", "TXFLOW_BLOCK_MS": "100"}
+SIZES = {True: (10_000, 1.0, QUICK_ENV), False: (200_000, 10.0, {})}  # flat out, s per point
 
 
-@dataclass(frozen=True)
-class Sizes:
-    entries: int  # flat-out run, and the raw pipeline
-    paced_s: float  # each point of the sweep
-    # Quick: a short lease so that the second worker gets its half of the shards
-    # within a second (a heartbeat is ttl/3), not ~7 s, and a short idle read so that
-    # the workers stop in ~0.1 s, not ~1 s (a new entry ends the wait at once);
-    # throughput and latency do not depend on either.
-    stack_env: dict[str, str]
-
-    @classmethod
-    def of(cls, quick: bool) -> Sizes:
-        if quick:
-            return cls(10_000, 1.0, {"TXFLOW_LEASE_TTL_MS": "1500", "TXFLOW_BLOCK_MS": "100"})
-        return cls(200_000, 10.0, {})
+def lanes(txs: list[Tx]) -> list[list[bytes]]:
+    """``txs`` as JSON, split by shard into ``LANES`` ordered lanes: each account's order kept."""
+    split: list[list[bytes]] = [[] for _ in range(LANES)]
+    for tx in txs:
+        split[shard_of(tx.account_id, SHARDS) % LANES].append(orjson.dumps(tx.to_wire()))
+    return split
 
 
-# --- reading outcomes ----------------------------------------------------------------------
-
-
-def latency(found: Found) -> dict[str, int]:
-    lags = sorted(ms - doc["at"] for ms, doc in found)
-    return {"p50_ms": percentile(lags, 0.5), "p99_ms": percentile(lags, 0.99), "max_ms": lags[-1]}
-
-
-# --- the stack -----------------------------------------------------------------------------
-
-
-def balanced(client: redis.Redis, workers: int) -> bool:
-    """Every shard leased, evenly between ``workers`` workers."""
-    owners = Counter(client.mget([k.lease for k in keys.shard_keys(SHARDS)]))
-    return (
-        None not in owners
-        and len(owners) == workers
-        and max(owners.values()) == -(-SHARDS // workers)
-    )
+def even(rig: Rig) -> bool:
+    """Every shard leased, half of them to each of the 2 workers."""
+    owners = Counter(rig.client.mget([k.lease for k in SHARD_KEYS]))
+    return None not in owners and sorted(owners.values()) == [SHARDS // 2] * 2
 
 
 @contextmanager
-def environment(extra: dict[str, str]) -> Iterator[None]:
-    """``extra`` in ``os.environ`` meanwhile: ``LocalStack`` gives its children this one."""
-    saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
+def stack(rig: Rig, env: dict[str, str], tmp: Path) -> Iterator[LocalStack]:
+    """1 ingest and 2 workers on ``rig``'s Redis, once the workers share the shards evenly."""
+    local = LocalStack(
+        workers=2, port=free_port(), redis_url=rig.server.url, data_dir=tmp, shards=SHARDS
+    )
+    with mock.patch.dict(os.environ, env):
+        os.environ.pop("TXFLOW_API_TOKEN", None)
+        try:
+            local.start()
+            wait_until(lambda: even(rig), 60, "2 workers to share the shards")
+            yield local
+        finally:
+            local.stop()
 
 
-def start_stack(url: str, client: redis.Redis, sizes: Sizes, tmp: Path) -> LocalStack:
-    stack = LocalStack(workers=2, port=free_port(), redis_url=url, data_dir=tmp, shards=SHARDS)
-    try:
-        with environment(sizes.stack_env):
-            stack.start()
-        wait_until(lambda: balanced(client, 2), 60, "2 workers to share the shards")
-    except BaseException:
-        stack.stop()
-        raise
-    return stack
-
-
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    times = {name: psutil.Process(pid).cpu_times() for name, pid in pids.items()}
-    return {name: t.user + t.system for name, t in times.items()}
-
-
-def processes(stack: LocalStack, server: RedisProcess) -> dict[str, int]:
-    assert server.proc is not None
-    pids = {name: proc.pid for name, proc in stack.children.items()}
-    return {**pids, "redis": server.proc.pid, "load generator": psutil.Process().pid}
-
-
-# --- the runs ------------------------------------------------------------------------------
-
-
-@dataclass
-class Rig:
-    """A running stack, its Redis, and how many outcomes the runs so far expect."""
-
-    client: redis.Redis
-    stack: LocalStack
-    pids: dict[str, int]
-    expected: int = 0
-
-    def offer(self, run: Coroutine[Any, Any, traffic.Offered]) -> tuple[traffic.Offered, Found]:
-        """Run ``run`` against the API, wait for all its outcomes, and return them."""
-        offered = asyncio.run(run)
-        self.expected += offered.entries
-        wait_until(lambda: outcome_count(self.client) >= self.expected, 600, "every outcome")
-        found = outcomes(self.client, since_ms=offered.start_ms)
-        if len(found) != offered.entries:
-            raise SystemExit(f"{len(found)} outcomes for {offered.entries} transactions offered")
-        return offered, found
-
-
-def span_s(offered: traffic.Offered, found: Found) -> float:
-    """First POST to last commit."""
-    return (max(ms for ms, _ in found) - offered.start_ms) / 1000
-
-
-def raw_pipeline(client: redis.Redis, url: str, entries: int, log: Path) -> dict[str, Any]:
-    reset(client, url)
-    argv = [sys.executable, "-m", "benchmarks.pipeline", "--url", url, "--seed", str(SEED)]
-    run = run_child([*argv, "--entries", str(entries)], {}, log, None)
-    result: dict[str, Any] = orjson.loads(run.stdout)
-    result["tx_s"] = result["entries"] / result["seconds"]
-    result["wall_s"] = run.seconds
-    return result
-
-
-def flat_out(rig: Rig, txs: list[Tx]) -> dict[str, Any]:
-    lanes = traffic.lanes_of(txs, LANES, SHARDS)
-    before = cpu_seconds(rig.pids)
-    offered, found = rig.offer(traffic.flat_out(rig.stack.api, lanes))
-    after = cpu_seconds(rig.pids)
-    return {
+def offer(rig: Rig, api: str, txs: list[Tx], rate: float | None) -> dict[str, Any]:
+    """``txs`` through the API, flat out (``rate`` None) or paced; once all are committed."""
+    expected = rig.committed() + len(txs)
+    start_ms = time.time_ns() // 1_000_000
+    sent = uvloop.run(load.lanes(api, lanes(txs), rate))
+    wait_until(lambda: rig.committed() >= expected, 600, "every outcome")
+    commits, outcomes = rig.outcomes(len(txs), since_ms=start_ms)
+    span_s = (max(ms for ms, _ in commits) - start_ms) / 1000
+    lags = [ms - o["at"] for ms, found in commits for o in found]
+    cuts = statistics.quantiles(lags, n=100)
+    return sent | {
         "entries": len(txs),
-        "accepted_tx_s": len(txs) / offered.seconds,
-        "applied_tx_s": len(txs) / span_s(offered, found),
-        "span_s": span_s(offered, found),
-        "posts": offered.posts,
-        "retries": offered.retries,
-        "cpu_s": {name: after[name] - before[name] for name in rig.pids},
-        "outcomes": dict(Counter(doc["o"] for _, doc in found)),
-        **latency(found),
+        "accepted_tx_s": len(txs) / sent["seconds"],
+        "applied_tx_s": len(txs) / span_s,
+        "span_s": span_s,
+        "p50_ms": round(cuts[49]),
+        "p99_ms": round(cuts[98]),
+        "max_ms": max(lags),
+        "outcomes": outcomes,
     }
 
 
-def paced(rig: Rig, txs: list[Tx], rate: float) -> dict[str, Any]:
-    lanes = traffic.lanes_of(txs, LANES, SHARDS)
-    offered, found = rig.offer(traffic.paced(rig.stack.api, lanes, rate))
+def part(quick: bool, tmp: Path) -> dict[str, Any]:
+    entries, paced_s, env = SIZES[quick]
+    workload = transactions(ACCOUNTS, 10**12, seed=SEED)
+    first = list(itertools.islice(workload, entries))
+    now = time.time_ns() // 1_000_000
+    raw_rows = list(rows(tx._replace(accepted_at=now) for tx in first))
+    with redis_rig(tmp) as rig:
+        rig.reset()
+        baseline = rig.consume("raw", functools.partial(pipeline, rows=raw_rows))
+        rig.reset()
+        with stack(rig, env, tmp / "stack") as local:
+            assert rig.server.proc is not None
+            pids = {name: p.pid for name, p in local.children.items()}
+            pids |= {"redis": rig.server.proc.pid, "load generator": os.getpid()}
+            cpu = {name: cpu_s(pid) for name, pid in pids.items()}
+            peak = offer(rig, local.api, first, None)
+            peak["cpu_s"] = {name: cpu_s(pid) - cpu[name] for name, pid in pids.items()}
+            sweep = []
+            for fraction in FRACTIONS:
+                rate = fraction * peak["applied_tx_s"]
+                txs = list(itertools.islice(workload, int(rate * paced_s)))
+                sweep.append(
+                    {"fraction": fraction, "offered_tx_s": rate, **offer(rig, local.api, txs, rate)}
+                )
     return {
-        "offered_tx_s": rate,
-        "entries": len(txs),
-        "sent_s": offered.seconds,  # longer than planned: the client could not keep the pace
-        "posts": offered.posts,
-        "achieved_tx_s": len(txs) / span_s(offered, found),
-        "retries": offered.retries,
-        **latency(found),
-    }
-
-
-def sweep(rig: Rig, workload: Workload, peak: float, seconds: float) -> list[dict[str, Any]]:
-    points = []
-    for fraction in FRACTIONS:
-        rate = fraction * peak
-        txs = workload.take(int(rate * seconds))
-        points.append({"fraction": fraction, **paced(rig, txs, rate)})
-    return points
-
-
-def measure(client: redis.Redis, server: RedisProcess, sizes: Sizes, tmp: Path) -> dict[str, Any]:
-    raw = raw_pipeline(client, server.url, sizes.entries, tmp / "pipeline.log")
-    reset(client, server.url)
-    stack = start_stack(server.url, client, sizes, tmp / "stack")
-    try:
-        rig = Rig(client, stack, processes(stack, server))
-        workload = Workload(seed=SEED)
-        peak = flat_out(rig, workload.take(sizes.entries))
-        points = sweep(rig, workload, peak["applied_tx_s"], sizes.paced_s)
-    finally:
-        stack.stop()
-    return {
-        "raw": raw,
+        "raw": baseline,
         "txflow": peak,
-        "sweep": points,
-        "half_peak": next(p for p in points if p["fraction"] == 0.5),
-        "ratio_vs_raw": peak["applied_tx_s"] / raw["tx_s"],
+        "sweep": sweep,
+        "ratio_vs_raw": peak["applied_tx_s"] / baseline["msg_s"],
+        "accounts": ACCOUNTS,
         "lanes": LANES,
-        "paced_s": sizes.paced_s,
-        "stack_env": sizes.stack_env,
+        "paced_s": paced_s,
+        "stack_env": env,
     }
-
-
-def benchmark(quick: bool, tmp: Path) -> dict[str, Any]:
-    server = RedisProcess(tmp / "redis", persistence="none").start()
-    client = redis.Redis.from_url(server.url)
-    try:
-        return measure(client, server, Sizes.of(quick), tmp)
-    finally:
-        client.close()
-        server.stop()

@@ -5,7 +5,8 @@
     │   └── InvalidAmount       an amount string that is not valid money
     ├── ConfigError             settings that contradict the deployment
     │   └── ShardCountMismatch  TXFLOW_SHARDS differs from txflow:meta
-    ├── StoreUnavailable        Redis could not be reached (retry later: 503)
+    ├── StoreUnavailable        Redis could not be reached, or not in time (retry later: 503)
+    │   └── Overloaded          ingest holds as many appends in flight as it may (503 at once)
     ├── Fenced                  a commit refused because the shard's lease moved on
     └── Gap                     a commit refused because entries after ckpt are missing
 
@@ -37,7 +38,13 @@ class ShardCountMismatch(ConfigError):
 
 
 class StoreUnavailable(TxflowError):
-    """Raised when Redis cannot be reached; the caller may retry later."""
+    """Raised when Redis cannot be reached, refuses writes for now, or does not
+    answer within the deadline; the caller may retry later."""
+
+
+class Overloaded(StoreUnavailable):
+    """Raised when ingest already holds ``TXFLOW_MAX_INFLIGHT`` entries on their way to
+    Redis: the request is refused at once rather than queued; retry later."""
 
 
 class Fenced(TxflowError):

@@ -11,6 +11,8 @@ GROUP = "workers"
 
 META = f"{PREFIX}:meta"
 WORKERS = f"{PREFIX}:workers"
+PROBE = f"{PREFIX}:probe"
+"""Never created: ``XADD … NOMKSTREAM`` to it asks whether Redis takes writes."""
 
 
 class ShardKeys:

@@ -65,6 +65,7 @@ class Reason(StrEnum):
     ALREADY_DISPUTED = "already_disputed"
     CHARGED_BACK = "charged_back"
     NOT_DISPUTED = "not_disputed"
+    BALANCE_OVERFLOW = "balance_overflow"
 
 
 def check_id(field: str, value: object) -> str:

@@ -1,7 +1,9 @@
 """Money: decimal strings on the wire, integer units of 10⁻⁴ inside.
 
 A float never touches an amount. Parsing is done on the string itself so that
-``1.50000`` is accepted (four places by value) and ``1.00005`` is not.
+``1.50000`` is accepted (four places by value) and ``1.00005`` is not. An
+amount is exactly its ASCII digits and point: no sign, exponent, separator or
+whitespace around it (a reader that trims, like the CSV reader, trims first).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ _DECIMAL = re.compile(r"(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]*))?|\.(?P<only>[0-9]+
 def parse_amount(text: str) -> int:
     """Return ``text`` in units of 10⁻⁴; it must be a positive plain decimal.
 
-    Raises ``InvalidAmount`` for signs, exponents, NaN/inf, more than four
-    significant decimal places, zero, or more than a signed 64-bit integer holds.
+    Raises ``InvalidAmount`` for signs, exponents, NaN/inf, whitespace, more
+    than four significant decimal places, zero, or more than a signed 64-bit
+    integer holds.
     """
-    s = text.strip()
-    m = _DECIMAL.fullmatch(s)
+    m = _DECIMAL.fullmatch(text)  # [0-9]: ASCII digits only, where \d takes any
     if m is None:
         raise InvalidAmount(f"amount {text!r} is not a plain positive decimal")
     whole = m["int"] or "0"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, AliasChoices, Field
+from pydantic import AfterValidator, AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     # it would refuse every request. Empty or blank: no auth.
     api_token: Annotated[str | None, AfterValidator(lambda t: (t or "").strip() or None)] = None
     lag_refresh_ms: int = Field(default=100, ge=10)
+    # What one client (one source address) may hold of a shard's backlog before
+    # its requests for that shard get 429; unset: a quarter of max_lag.
+    max_lag_per_client: int | None = Field(default=None, ge=1)
+    # Proxies whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips:
+    # addresses or networks, comma-separated, or "*"); empty: the header is ignored.
+    forwarded_allow_ips: str = ""
+    # Every Redis call of ingest is answered within this (else 503 + Retry-After).
+    redis_timeout_ms: int = Field(default=2000, ge=10)
+    # Entries queued or in flight to Redis; beyond, 503 at once. At least max_batch.
+    max_inflight: int = Field(default=20_000, ge=1)
 
     # ingest's console (services/console): it reads Redis only while watched, at
     # most once per sample, however many pages poll it
@@ -52,3 +62,17 @@ class Settings(BaseSettings):
     out_maxlen: int = Field(default=1_000_000, ge=1000)
     in_retention_ms: int = Field(default=0, ge=0)
     backoff_max_s: float = Field(default=5.0, gt=0)
+
+    @property
+    def client_lag_limit(self) -> int:
+        """``max_lag_per_client``, or a quarter of ``max_lag`` when it is unset."""
+        return self.max_lag_per_client or max(1, self.max_lag // 4)
+
+    @model_validator(mode="after")
+    def _a_full_batch_fits_in_flight(self) -> Settings:
+        if self.max_inflight < self.max_batch:
+            raise ValueError(
+                f"TXFLOW_MAX_INFLIGHT ({self.max_inflight}) is below TXFLOW_MAX_BATCH "
+                f"({self.max_batch}): a full batch could never be accepted"
+            )
+        return self

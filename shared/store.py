@@ -9,6 +9,7 @@ so every multi-key command and script of txflow stays in one slot.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.crc import key_slot
 
+from shared import keys
 from shared.errors import StoreUnavailable
 from shared.settings import Settings
 
@@ -146,9 +148,45 @@ def node_of(client: SyncClient, key: str) -> str:
 
 
 @asynccontextmanager
-async def translated() -> AsyncIterator[None]:
-    """Re-raise Redis connectivity errors as ``StoreUnavailable``."""
+async def translated(deadline_s: float | None = None) -> AsyncIterator[None]:
+    """Re-raise Redis connectivity errors as ``StoreUnavailable``; with ``deadline_s``,
+    also the block's taking longer than that (a stalled Redis: connected, silent)."""
     try:
-        yield
+        if deadline_s is None:
+            yield
+        else:
+            async with asyncio.timeout(deadline_s):
+                yield
+    except StoreUnavailable:
+        raise
+    except TimeoutError:  # the deadline (builtin; redis-py's own TimeoutError is below)
+        raise StoreUnavailable(late(deadline_s)) from None
     except UNAVAILABLE as e:
-        raise StoreUnavailable(str(e) or type(e).__name__) from None
+        raise StoreUnavailable(unreachable(e)) from None
+
+
+def unreachable(error: BaseException) -> str:
+    """What a call that could not reach Redis is answered: the kind of error, not
+    its text (which names Redis' address; ``/readyz`` answers anyone)."""
+    return f"Redis is unreachable: {type(error).__name__}"
+
+
+def late(deadline_s: float | None) -> str:
+    """What a call that outlived its deadline is answered."""
+    return f"Redis did not answer within {(deadline_s or 0) * 1000:g} ms"
+
+
+async def writable(client: Client) -> None:
+    """Raise ``StoreUnavailable`` unless Redis takes writes right now.
+
+    ``XADD`` with ``NOMKSTREAM`` to a key that never exists: Redis checks a
+    write command against maxmemory (OOM), a read-only replica (READONLY), a
+    failing disk (MISCONF) and too few replicas (NOREPLICAS) before running it,
+    and otherwise it appends nothing (nil). A ``PING`` would pass all four.
+    """
+    try:
+        await client.execute_command("XADD", keys.PROBE, "NOMKSTREAM", "*", "p", "1")
+    except rex.ResponseError as e:
+        if refusing(e):
+            raise StoreUnavailable(f"Redis refuses writes: {e}") from None
+        raise

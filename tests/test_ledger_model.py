@@ -11,7 +11,13 @@ from shared.model import Outcome, Tx, TxType
 
 ACCOUNTS = st.sampled_from(["a", "b", "c"])
 TX_IDS = st.integers(min_value=1, max_value=25).map(str)
-AMOUNTS = st.integers(min_value=1, max_value=10_000)
+# Small amounts, and amounts near the largest one, whose sums leave 64 bits.
+LARGEST = 2**63 - 1
+AMOUNTS = st.one_of(
+    st.integers(min_value=1, max_value=10_000),
+    st.integers(min_value=LARGEST - 10_000, max_value=LARGEST),
+    st.integers(min_value=LARGEST // 2 - 10_000, max_value=LARGEST // 2 + 10_000),
+)
 
 
 class Model:
@@ -36,26 +42,28 @@ class Model:
         self.seen.add(key)
         ref = (a, tx.ref_tx_id or "")
         amount = tx.amount or 0
+        available, held, status = self.available[a], self.held[a], self.status.get(ref)
+        disputed = self.deposits.get(ref, 0)
         if tx.type is TxType.DEPOSIT and not self.locked[a]:
-            self.available[a] += amount
-            self.deposits[key] = amount
-            self.status[key] = "open"
-        elif tx.type is TxType.WITHDRAWAL and not self.locked[a] and self.available[a] >= amount:
-            self.available[a] -= amount
-        elif tx.type is TxType.DISPUTE and not self.locked[a] and self.status.get(ref) == "open":
-            self.available[a] -= self.deposits[ref]
-            self.held[a] += self.deposits[ref]
-            self.status[ref] = "disputed"
-        elif tx.type is TxType.RESOLVE and self.status.get(ref) == "disputed":
-            self.available[a] += self.deposits[ref]
-            self.held[a] -= self.deposits[ref]
-            self.status[ref] = "open"
-        elif tx.type is TxType.CHARGEBACK and self.status.get(ref) == "disputed":
-            self.held[a] -= self.deposits[ref]
-            self.status[ref] = "final"
-            self.locked[a] = True
+            available += amount
+        elif tx.type is TxType.WITHDRAWAL and not self.locked[a] and available >= amount:
+            available -= amount
+        elif tx.type is TxType.DISPUTE and not self.locked[a] and status == "open":
+            available, held, status = available - disputed, held + disputed, "disputed"
+        elif tx.type is TxType.RESOLVE and status == "disputed":
+            available, held, status = available + disputed, held - disputed, "open"
+        elif tx.type is TxType.CHARGEBACK and status == "disputed":
+            held, status = held - disputed, "final"
         else:
             return Outcome.REJECTED
+        if not all(-(2**63) <= n < 2**63 for n in (available, held, available + held)):
+            return Outcome.REJECTED  # balance_overflow: nothing changes
+        self.available[a], self.held[a] = available, held
+        if tx.type is TxType.DEPOSIT:
+            self.deposits[key], self.status[key] = amount, "open"
+        elif tx.type is not TxType.WITHDRAWAL:
+            self.status[ref] = status
+        self.locked[a] = self.locked[a] or tx.type is TxType.CHARGEBACK
         return Outcome.APPLIED
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from types import FrameType
 
 from services.cli.stack import LocalStack
+from services.ingest.auth import describe
+from shared.settings import Settings
 
 COLORS = ["36", "33", "35", "32", "34", "31"]
 
@@ -73,6 +75,7 @@ def banner(stack: LocalStack) -> str:
             f"  docs     {stack.api}/docs",
             f"  metrics  {stack.api}/metrics",
             f"  status   txflow status   (REDIS_URL={stack.redis_url})",
+            f"  {describe(Settings().api_token)}",
             f"  data     {stack.data_dir.resolve()}" if stack.redis is not None else "",
             "Ctrl-C stops everything.",
         ]

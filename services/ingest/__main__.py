@@ -54,10 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         # While serving, uvicorn's own handlers take SIGINT/SIGTERM: stop accepting,
         # finish the requests in flight, run the lifespan's exit (flush the appender).
+        # X-Forwarded-For only from the proxies named: uvicorn's own default trusts
+        # it from 127.0.0.1, where any local client could name any address.
         uvicorn.run(
             create_app(settings), host=args.host, port=args.port, loop="uvloop",
             http="httptools", lifespan="on", log_level=args.log_level,
-            access_log=args.access_log,
+            access_log=args.access_log, proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips or None,
         )  # fmt: skip
     return 0
 

@@ -46,6 +46,17 @@ class TokenGuard:
         return hmac.compare_digest(given, self._expected)
 
 
+def describe(token: str | None) -> str:
+    """One line saying whether ``/v1`` needs the token: logged at start, shown by ``txflow up``.
+
+    A blank ``TXFLOW_API_TOKEN`` turns auth off (see ``Settings``): said aloud,
+    so that no one believes a service open to all is guarded.
+    """
+    if token:
+        return "auth: bearer token required"
+    return "auth: off (TXFLOW_API_TOKEN unset or blank)"
+
+
 def guard(token: str | None) -> TokenGuard | None:
     """The guard of ``token``; none without a token (unset or empty)."""
     return TokenGuard(token) if token else None

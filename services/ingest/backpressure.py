@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from shared import keys
 from shared.lag import backlog, shard_lag
-from shared.store import UNAVAILABLE, Client
+from shared.outage import Outage
+from shared.store import UNAVAILABLE, Client, late
 
 log = logging.getLogger("txflow.ingest")
 
@@ -35,9 +36,13 @@ class LagMonitor:
         *,
         max_lag: int,
         interval_s: float,
+        deadline_s: float,
         observe: Callable[[Sequence[int]], None] | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self._client = client
+        self._deadline_s = deadline_s
+        self._outage = outage or Outage(log, "ingest: lag monitor")
         self._shards = keys.shard_keys(shards)
         self._max_lag = max_lag
         self._interval_s = interval_s
@@ -56,8 +61,9 @@ class LagMonitor:
         return self.hot.intersection(shards)
 
     async def refresh(self) -> None:
-        """Read every shard's lag in one pipeline and update the cache."""
-        self.lags = await read_lags(self._client, self._shards)
+        """Read every shard's lag (within the deadline) and update the cache."""
+        async with asyncio.timeout(self._deadline_s):
+            self.lags = await read_lags(self._client, self._shards)
         self.hot = frozenset(s for s, lag in enumerate(self.lags) if lag > self._max_lag)
         self.refreshes += 1
         if self._observe is not None:
@@ -76,20 +82,20 @@ class LagMonitor:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        failing = False
         while not self._stopping:
             try:
                 await self.refresh()
-                if failing:
-                    log.info("lag monitor: Redis is back")
-                failing = False
-            except UNAVAILABLE as e:
-                if not failing and not self._stopping:  # once per outage, not every tick
-                    log.warning("lag monitor: Redis unavailable, keeping the last lags: %s", e)
-                failing = True
+                self._outage.ok(_SOURCE)
+            except (TimeoutError, *UNAVAILABLE) as e:  # the last lags stand meanwhile
+                if not self._stopping:
+                    error = late(self._deadline_s) if isinstance(e, TimeoutError) else e
+                    self._outage.failed(error, _SOURCE)
             except Exception:
                 log.exception("lag monitor: refresh failed")
             await asyncio.sleep(self._interval_s)
+
+
+_SOURCE = "lag monitor"  # of the failures reported to a shared ``Outage``
 
 
 async def read_lags(client: Client, shards: Sequence[keys.ShardKeys]) -> list[int]:

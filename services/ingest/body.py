@@ -5,6 +5,8 @@ one ``from_wire`` per item is the cheapest correct path, and a batch must
 report *every* invalid item by its index before anything is appended. An item
 ``from_wire`` does not take goes through ``TransactionIn``, whose errors are
 the ones answered: what is accepted, and every error message, are pydantic's.
+An object with a repeated key is refused before either sees it
+(``duplicates``): orjson would have kept its last value.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
-from services.ingest import problems
+from services.ingest import duplicates, problems
+from services.ingest.media import NDJSON_TYPES
 from shared.model import TransactionIn, Tx, from_wire
-
-NDJSON = "application/x-ndjson"
 
 
 async def read(request: Request, limit: int) -> bytes:
@@ -57,6 +58,11 @@ async def receive(channel: Receive, content_length: str | None, limit: int) -> b
 def one(body: bytes) -> Tx:
     """One transaction (a JSON object), or ``422`` saying what is wrong with it."""
     doc = _loads(body)
+    if type(doc) is dict and duplicates.possible(body, len(doc)):
+        repeated = duplicates.in_object(body)
+        if repeated:
+            errors = _repeated(repeated, ["body"])
+            raise problems.invalid(_summary(errors), errors)
     tx = from_wire(doc)
     if tx is not None:
         return tx
@@ -67,19 +73,29 @@ def one(body: bytes) -> Tx:
         raise problems.invalid(_summary(errors), errors) from None
 
 
-def many(body: bytes, content_type: str, max_batch: int) -> list[Tx]:
-    """A batch (JSON array, or NDJSON), all valid, or ``422`` naming every invalid index."""
-    docs = _lines(body) if content_type.startswith(NDJSON) else _array(body)
+def many(body: bytes, media_type: str, max_batch: int) -> list[Tx]:
+    """A batch (JSON array, or NDJSON), all valid, or ``422`` naming every invalid index.
+
+    ``media_type`` is the request's, as ``media.require`` answered it.
+    """
+    ndjson = media_type in NDJSON_TYPES
+    docs = _lines(body) if ndjson else _array(body)
     if len(docs) > max_batch:
         raise problems.invalid(
             f"a batch holds at most {max_batch} transactions; this one has {len(docs)}",
             [{"loc": ["body"], "msg": f"more than {max_batch} items", "type": "too_long"}],
         )
+    kept = sum(len(doc) for doc in docs if type(doc) is dict)
+    repeated = _repeated_items(body, ndjson) if duplicates.possible(body, kept) else {}
     txs: list[Tx] = []
     errors: list[dict[str, Any]] = []
     bad: list[int] = []
     for index, doc in enumerate(docs):
-        tx = _item(index, doc, errors)
+        if repeated and index in repeated:
+            errors += ({"index": index, **e} for e in _repeated(repeated[index], ["body", index]))
+            tx = None
+        else:
+            tx = _item(index, doc, errors)
         if tx is None:
             bad.append(index)
         else:
@@ -136,17 +152,40 @@ def _array(body: bytes) -> list[Any]:
     return docs
 
 
+def _nonblank(body: bytes) -> list[bytes]:
+    """The lines of an NDJSON body that hold an item (a blank line holds none)."""
+    return [line for line in body.splitlines() if line.strip()]
+
+
 def _lines(body: bytes) -> list[Any]:
     """One JSON value per non-blank line."""
     docs: list[Any] = []
-    for line in body.splitlines():
-        if not line.strip():
-            continue
+    for line in _nonblank(body):
         try:
             docs.append(orjson.loads(line))
         except orjson.JSONDecodeError as e:
             docs.append(_Unparsable(str(e)))
     return docs
+
+
+def _repeated_items(body: bytes, ndjson: bool) -> dict[int, list[str]]:
+    """The keys repeated in each item of a batch, by index (only those with any)."""
+    if not ndjson:
+        return duplicates.in_array(body)
+    found = {i: duplicates.in_object(line) for i, line in enumerate(_nonblank(body))}
+    return {i: keys for i, keys in found.items() if keys}
+
+
+def _repeated(keys: list[str], prefix: list[str | int]) -> list[dict[str, Any]]:
+    """The errors of an object in which ``keys`` are repeated."""
+    return [
+        {
+            "loc": [*prefix, key],
+            "msg": f"key {key!r} appears more than once",
+            "type": "duplicate_key",
+        }
+        for key in keys
+    ]
 
 
 def _summary(errors: list[dict[str, Any]]) -> str:

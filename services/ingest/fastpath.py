@@ -22,7 +22,8 @@ from fastapi import FastAPI
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from services.ingest import auth, body, problems
+from services.ingest import auth, body, media, problems
+from services.ingest.fairness import client_of
 from services.ingest.intake import Intake, Receipt
 from services.ingest.metrics import Metrics
 from shared.settings import Settings
@@ -87,18 +88,21 @@ class FastPath:
         """The receipt of the request's transaction, or the ``Problem`` refusing it.
 
         The checks come in the route's order: the token (a dependency there),
-        then the size of the body, its content, the shard's backlog.
+        then the type of the body, its size, its content, the shard's backlog.
         """
-        content_length = authorization = None
+        content_length = authorization = content_type = None
         for name, value in scope["headers"]:  # the first of each, as Starlette reads them
             if name == b"content-length" and content_length is None:
                 content_length = value.decode("latin-1")
             elif name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
+            elif name == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
         if self._guard is not None and not self._guard.admits(auth.bearer(authorization)):
             raise problems.unauthorized()
+        media.require(content_type, media.SINGLE)
         tx = body.one(await body.receive(receive, content_length, self._limit))
-        (receipt,) = await intake.accept([tx])
+        (receipt,) = await intake.accept([tx], client_of(scope))
         return receipt
 
     async def _problem(

@@ -1,4 +1,7 @@
-"""Reading what the worker wrote: an account's state, a transaction's record, progress."""
+"""Reading what the worker wrote: an account's state, a transaction's record, progress.
+
+Each read is answered within ``deadline_s``, else ``StoreUnavailable`` (503).
+"""
 
 from __future__ import annotations
 
@@ -11,32 +14,34 @@ from shared.sharding import shard_of
 from shared.store import Client, translated
 
 
-async def account(client: Client, shards: int, account_id: str) -> dict[str, Any] | None:
+async def account(
+    client: Client, shards: int, account_id: str, *, deadline_s: float
+) -> dict[str, Any] | None:
     """The account's state, or ``None`` before its first transaction is processed."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
-    async with translated():
+    async with translated(deadline_s):
         fields = await client.hgetall(shard_keys.account(account_id))
     return account_view(account_id, cast(Hash, fields)) if fields else None
 
 
 async def transaction(
-    client: Client, shards: int, account_id: str, tx_id: str
+    client: Client, shards: int, account_id: str, tx_id: str, *, deadline_s: float
 ) -> dict[str, Any] | None:
     """The transaction's record, or ``None`` while it is not processed (or unknown)."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
-    async with translated():
+    async with translated(deadline_s):
         fields = await client.hgetall(shard_keys.tx(account_id, tx_id))
     return tx_view(account_id, tx_id, cast(Hash, fields)) if fields else None
 
 
-async def shards(client: Client, count: int) -> dict[str, Any]:
+async def shards(client: Client, count: int, *, deadline_s: float) -> dict[str, Any]:
     """Each shard's checkpoint (the last committed stream ID) and owner.
 
     A client that remembers the stream IDs it was given knows its transactions
     are applied once every shard's checkpoint reached them.
     """
     every = keys.shard_keys(count)
-    async with translated(), client.pipeline(transaction=False) as pipe:
+    async with translated(deadline_s), client.pipeline(transaction=False) as pipe:
         for k in every:
             pipe.get(k.ckpt)
             pipe.get(k.lease)

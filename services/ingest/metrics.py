@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -45,6 +45,11 @@ class Metrics:
             registry=r,
         )
         self.lag = Gauge("txflow_shard_lag", "Undelivered + pending entries", ["shard"], registry=r)
+        self.inflight = Gauge(
+            "txflow_appends_in_flight",
+            "Entries queued or in a pipeline to Redis (at most TXFLOW_MAX_INFLIGHT)",
+            registry=r,
+        )
         self._answers: dict[tuple[str, str, int], Counter] = {}
 
     def count_request(self, route: str, method: str, status: int) -> None:
@@ -66,6 +71,10 @@ class Metrics:
     def observe_pipeline(self, entries: int, seconds: float) -> None:
         self.pipeline_entries.observe(entries)
         self.pipeline_seconds.observe(seconds)
+
+    def watch_inflight(self, read: Callable[[], int]) -> None:
+        """Report ``read()`` as the entries in flight, read when scraped (nothing per request)."""
+        self.inflight.set_function(read)
 
     def observe_lags(self, lags: Sequence[int]) -> None:
         for shard, lag in enumerate(lags):

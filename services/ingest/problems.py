@@ -7,7 +7,6 @@ being unreachable, which is a ``503`` with ``Retry-After`` and never a ``500``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -18,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from shared.errors import StoreUnavailable
+from shared.errors import Overloaded, StoreUnavailable
 from shared.store import UNAVAILABLE
 
 MEDIA_TYPE = "application/problem+json"
@@ -27,8 +26,6 @@ VALIDATION = "urn:txflow:problem:validation"
 BACKPRESSURE = "urn:txflow:problem:backpressure"
 UNAVAILABLE_TYPE = "urn:txflow:problem:unavailable"
 READ_ONLY = "urn:txflow:problem:read-only"
-
-log = logging.getLogger("txflow.ingest")
 
 
 class Problem(Exception):
@@ -69,6 +66,13 @@ def too_large(limit: int) -> Problem:
     return Problem(413, f"the request body is larger than {limit} bytes")
 
 
+def unsupported_media_type(given: str | None, accepted: Sequence[str]) -> Problem:
+    """415: a body of a type the route does not read; ``accepted`` names those it does."""
+    got = "none" if not given else repr(given[:100])
+    detail = f"Content-Type must be {' or '.join(accepted)} (got {got})"
+    return Problem(415, detail, accepted=list(accepted))
+
+
 def throttled(shards: Iterable[int]) -> Problem:
     """429: a shard's backlog is over the limit; the work already accepted is untouched."""
     hot = sorted(shards)
@@ -79,6 +83,20 @@ def throttled(shards: Iterable[int]) -> Problem:
         title="Backpressure",
         headers={"Retry-After": "1"},
         shards=hot,
+    )
+
+
+def over_share(shards: Iterable[int], limit: int) -> Problem:
+    """429: this client holds more than ``limit`` entries of each of ``shards``' backlog."""
+    full = sorted(shards)
+    return Problem(
+        429,
+        f"this client holds more than {limit} unprocessed transactions of shard(s) "
+        f"{', '.join(map(str, full))}; retry later",
+        type=BACKPRESSURE,
+        title="Backpressure",
+        headers={"Retry-After": "1"},
+        shards=full,
     )
 
 
@@ -93,8 +111,13 @@ STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, *UNAVAILABLE)
 
 
 def store_unavailable(exc: Exception) -> Problem:
-    """The 503 answering ``exc`` (one of ``STORE_ERRORS``), logged once per request."""
-    log.warning("Redis unavailable: %s", exc)
+    """The 503 answering ``exc`` (one of ``STORE_ERRORS``).
+
+    Not logged here, per request: the appender and the lag monitor log an
+    outage once (``shared.outage``), and ``/metrics`` counts the 503s.
+    """
+    if isinstance(exc, Overloaded):
+        return unavailable(f"ingest is at its limit: {exc}; retry with the same ids")
     return unavailable("Redis is unavailable; retry with the same ids")
 
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Path, Request, Response
 
-from services.ingest import auth, body, lookup, problems, schemas
+from services.ingest import auth, body, lookup, media, problems, schemas
+from services.ingest.fairness import client_of
 from services.ingest.metrics import CONTENT_TYPE, Metrics
 from services.ingest.runtime import Runtime
 from shared.model import ID_PATTERN
@@ -45,24 +46,27 @@ async def post_transaction(request: Request) -> Response:
     describes, and what answers when the fast path steps aside.
     """
     runtime = runtime_of(request)
+    media.require(request.headers.get("content-type"), media.SINGLE)
     tx = body.one(await body.read(request, runtime.settings.max_body_bytes))
-    (receipt,) = await runtime.intake.accept([tx])
+    (receipt,) = await runtime.intake.accept([tx], client_of(request.scope))
     return _json(receipt, 202)
 
 
 async def post_batch(request: Request) -> Response:
     """Accept a batch (JSON array or NDJSON), all or nothing, receipts in request order."""
     runtime = runtime_of(request)
+    media_type = media.require(request.headers.get("content-type"), media.BATCH)
     data = await body.read(request, runtime.settings.max_body_bytes)
-    content_type = request.headers.get("content-type", "")
-    txs = body.many(data, content_type, runtime.settings.max_batch)
-    receipts = await runtime.intake.accept(txs)
+    txs = body.many(data, media_type, runtime.settings.max_batch)
+    receipts = await runtime.intake.accept(txs, client_of(request.scope))
     return _json({"accepted": len(receipts), "results": receipts}, 202)
 
 
 async def get_account(account_id: IdPath, runtime: RuntimeDep) -> Response:
     """The account's state once its first transaction is processed."""
-    view = await lookup.account(runtime.client, runtime.settings.shards, account_id)
+    view = await lookup.account(
+        runtime.client, runtime.settings.shards, account_id, deadline_s=runtime.deadline_s
+    )
     if view is None:
         raise problems.not_found(f"account {account_id!r} has no processed transaction")
     return _json(view)
@@ -70,7 +74,9 @@ async def get_account(account_id: IdPath, runtime: RuntimeDep) -> Response:
 
 async def get_transaction(account_id: IdPath, tx_id: IdPath, runtime: RuntimeDep) -> Response:
     """The transaction's record (state, outcome, reason); 404 while not processed."""
-    view = await lookup.transaction(runtime.client, runtime.settings.shards, account_id, tx_id)
+    view = await lookup.transaction(
+        runtime.client, runtime.settings.shards, account_id, tx_id, deadline_s=runtime.deadline_s
+    )
     if view is None:
         detail = f"transaction {tx_id!r} of account {account_id!r} is not processed (yet)"
         raise problems.not_found(detail)
@@ -79,16 +85,20 @@ async def get_transaction(account_id: IdPath, tx_id: IdPath, runtime: RuntimeDep
 
 async def get_shards(runtime: RuntimeDep) -> Response:
     """Every shard's checkpoint: how far its transactions are applied."""
-    return _json(await lookup.shards(runtime.client, runtime.settings.shards))
+    shards = await lookup.shards(
+        runtime.client, runtime.settings.shards, deadline_s=runtime.deadline_s
+    )
+    return _json(shards)
 
 
 async def healthz() -> Response:
-    """Alive: the process answers. Touches nothing."""
+    """Alive: the process answers. Touches nothing (Redis least of all): the liveness probe."""
     return _json({"status": "ok"})
 
 
 async def readyz(runtime: RuntimeDep) -> Response:
-    """Ready: Redis answers and ``txflow:meta`` agrees with this service's shard count."""
+    """Ready: Redis answers within the deadline and takes writes, and ``txflow:meta``
+    agrees with this service's shard count. Never a Redis call longer than the deadline."""
     reason = await runtime.unready()
     if reason is not None:
         raise problems.unavailable(reason)
@@ -114,7 +124,7 @@ def _v1(app: FastAPI, settings: Settings) -> None:
     """The ``/v1`` routes, behind the bearer token when one is configured."""
     guards = auth.guards(settings.api_token)
     common = schemas.problems(401, 503) if settings.api_token else schemas.problems(503)
-    post, get = common | schemas.problems(413, 422, 429), common | schemas.problems(404, 422)
+    post, get = common | schemas.problems(413, 415, 422, 429), common | schemas.problems(404, 422)
     app.add_api_route(
         "/v1/transactions", post_transaction, methods=["POST"], status_code=202,
         response_model=schemas.Receipt, responses=post, dependencies=guards,

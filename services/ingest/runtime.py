@@ -8,22 +8,24 @@ monitor, flushes what is queued and closes the client.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from services.ingest import auth
 from services.ingest.appender import Appender
 from services.ingest.backpressure import LagMonitor
+from services.ingest.fairness import ClientShares
 from services.ingest.intake import Intake
 from services.ingest.metrics import Metrics
 from shared.deployment import check_deployment, ensure_deployment
-from shared.errors import ShardCountMismatch
+from shared.errors import ShardCountMismatch, StoreUnavailable
+from shared.outage import Outage
 from shared.settings import Settings
-from shared.store import UNAVAILABLE, Client, connect
+from shared.store import Client, connect, translated, writable
 
-# A request waits at most this long on a Redis that accepts connections but
-# does not answer, then gets a 503.
-SOCKET_TIMEOUT_S = 10.0
+log = logging.getLogger("txflow.ingest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,35 +36,69 @@ class Runtime:
     monitor: LagMonitor
     intake: Intake
 
+    @property
+    def deadline_s(self) -> float:
+        """How long any Redis call of a request may take (``TXFLOW_REDIS_TIMEOUT_MS``)."""
+        return self.settings.redis_timeout_ms / 1000
+
     async def unready(self) -> str | None:
-        """Why the service is not ready (Redis down, meta missing or different), or ``None``."""
+        """Why the service is not ready, or ``None``: Redis unreachable, stalled (no
+        answer within the deadline) or refusing writes; meta missing or different.
+
+        Appends refused because Redis was found down answer at once; else a
+        write probe (``store.writable``: no write made) and the meta check.
+        """
+        if self.appender.down is not None:
+            return self.appender.down
         try:
-            await self.client.ping()
-            await check_deployment(self.client, self.settings.shards)
-        except UNAVAILABLE as e:
-            return f"Redis is unreachable: {type(e).__name__}"
-        except ShardCountMismatch as e:
+            async with translated(self.deadline_s):
+                await writable(self.client)
+                await check_deployment(self.client, self.settings.shards)
+        except (StoreUnavailable, ShardCountMismatch) as e:
             return str(e)
         return None
 
 
 @asynccontextmanager
 async def running(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime]:
-    client = connect(settings, decode_responses=True, socket_timeout=SOCKET_TIMEOUT_S)
+    deadline_s = settings.redis_timeout_ms / 1000
+    # The socket timeout backs up the deadlines of the callers (asyncio timeouts):
+    # a connection is never left waiting on a silent Redis for longer.
+    client = connect(settings, decode_responses=True, socket_timeout=deadline_s)
+    outage = Outage(log, "ingest: Redis")  # one log line per outage, whoever meets it
     try:
         await ensure_deployment(client, settings.shards)
-        appender = Appender(client, metrics.observe_pipeline)
+        appender = Appender(
+            client,
+            deadline_s=deadline_s,
+            max_inflight=settings.max_inflight,
+            observe=metrics.observe_pipeline,
+            outage=outage,
+        )
+        metrics.watch_inflight(lambda: appender.inflight)
+        # Past max_lag a shard refuses everyone: older entries than that need no owner.
+        shares = ClientShares(
+            settings.shards, limit=settings.client_lag_limit, capacity=2 * settings.max_lag
+        )
+
+        def observe(lags: Sequence[int]) -> None:
+            metrics.observe_lags(lags)
+            shares.settle(lags)
+
         monitor = LagMonitor(
             client,
             settings.shards,
             max_lag=settings.max_lag,
             interval_s=settings.lag_refresh_ms / 1000,
-            observe=metrics.observe_lags,
+            deadline_s=deadline_s,
+            observe=observe,
+            outage=outage,
         )
         await monitor.refresh()
-        intake = Intake(settings.shards, appender, monitor, metrics.accepted.inc)
+        intake = Intake(settings.shards, appender, monitor, shares, metrics.accepted.inc)
         appender.start()
         monitor.start()
+        log.info(auth.describe(settings.api_token))
         try:
             yield Runtime(settings, client, appender, monitor, intake)
         finally:

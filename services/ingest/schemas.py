@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.ingest.body import NDJSON
+from services.ingest.media import JSON, NDJSON_TYPES
 from services.ingest.problems import MEDIA_TYPE as PROBLEM
 from shared.model import TransactionIn
 
@@ -133,14 +133,14 @@ TRANSACTION = transaction_schema()
 
 
 def single_body() -> dict[str, Any]:
-    content = {"application/json": {"schema": TRANSACTION}}
+    content = {JSON: {"schema": TRANSACTION}}
     return {"requestBody": {"required": True, "content": content}}
 
 
 def batch_body(max_batch: int) -> dict[str, Any]:
     array = {"type": "array", "items": TRANSACTION, "maxItems": max_batch}
     lines = {"type": "string", "description": "one transaction object per line"}
-    content = {"application/json": {"schema": array}, NDJSON: {"schema": lines}}
+    content = {JSON: {"schema": array}} | {ndjson: {"schema": lines} for ndjson in NDJSON_TYPES}
     return {"requestBody": {"required": True, "content": content}}
 
 

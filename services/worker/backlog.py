@@ -21,7 +21,7 @@ from services.worker.scripts import Scripts, evalsha
 from shared.keys import ShardKeys
 from shared.store import Client
 
-PAGE = 10_000
+PAGE = 1000
 
 
 async def seed_committed(

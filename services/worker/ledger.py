@@ -44,12 +44,14 @@ def decide(account: Account | None, tx: Tx, own: TxRecord | None, ref: TxRecord 
     if own is not None and own.outcome is not DEAD:
         return _new(Decision, (DUPLICATE, None, current, None, None))
     reason = validation.check(current, tx, ref)
-    if reason is not None:
-        record = accounts.record_of(tx, REJECTED, reason)
-        return _new(Decision, (REJECTED, reason, current, record, None))
-    after, new_ref = accounts.apply(current, tx, ref)
-    record = accounts.record_of(tx, APPLIED)
-    return _new(Decision, (APPLIED, None, after, record, new_ref))
+    if reason is None:
+        after, new_ref = accounts.apply(current, tx, ref)
+        if validation.fits(after):
+            record = accounts.record_of(tx, APPLIED)
+            return _new(Decision, (APPLIED, None, after, record, new_ref))
+        reason = Reason.BALANCE_OVERFLOW
+    record = accounts.record_of(tx, REJECTED, reason)
+    return _new(Decision, (REJECTED, reason, current, record, None))
 
 
 class MemoryLedger:

@@ -19,10 +19,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from shared import resp
-from shared.store import Client
+from shared.errors import StoreUnavailable
+from shared.store import Client, refusing
 
 Arg = str | bytes | int
 
@@ -34,9 +35,18 @@ def _source(name: str) -> str:
 async def evalsha(
     client: Client, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]
 ) -> Any:
-    """Run ``script`` with ``keys`` and ``args``; its reply (errors raised)."""
+    """Run ``script`` with ``keys`` and ``args``; its reply (errors raised).
+
+    A Redis that takes no writes for now (``store.refusing``: OOM, a replica)
+    raises ``StoreUnavailable``, as an unreachable one does: retry later.
+    """
     if not isinstance(client, aioredis.Redis):
-        return await script(keys=keys, args=args)
+        try:
+            return await script(keys=keys, args=args)
+        except ResponseError as e:
+            if refusing(e):
+                raise StoreUnavailable(f"Redis refuses writes: {e}") from None
+            raise
     packed = resp.pack("EVALSHA", script.sha, len(keys), *keys, *args)
     try:
         return await resp.execute(client, packed)

@@ -27,6 +27,7 @@ from shared.backoff import compute_backoff
 from shared.errors import Fenced, Gap, InvalidInput
 from shared.keys import GROUP, ShardKeys
 from shared.model import Tx
+from shared.outage import Outage
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, Client
 from shared.streams import id_key, trim_floor
@@ -52,6 +53,7 @@ class ShardRunner:
         lease: Lease,
         *,
         burst: bool = False,
+        outage: Outage | None = None,
     ) -> None:
         self.client = client
         self.scripts = scripts
@@ -61,6 +63,7 @@ class ShardRunner:
         self.shard = lease.shard
         self.keys = ShardKeys(lease.shard)
         self.burst = burst
+        self.outage = outage or Outage(log, f"shard {lease.shard}: Redis")  # logs once per outage
         # The budget is for a worker owning every shard; each shard has its part.
         accounts = max(100, settings.cache_max_accounts // settings.shards)
         records = max(1000, settings.cache_max_records // settings.shards)
@@ -96,6 +99,7 @@ class ShardRunner:
                     elif self.burst:
                         return
                 failures = 0
+                self.outage.ok(self.shard)
             except (Gap, Redeliver) as e:
                 log.info("shard %d: %s; syncing from ckpt", self.shard, e)
                 if isinstance(e, Gap):
@@ -116,7 +120,7 @@ class ShardRunner:
                 # a cluster, another node's) would send healthy entries to the DLQ.
                 claim = not self.claimed
                 delay = compute_backoff(failures, max_backoff=self.settings.backoff_max_s)
-                log.warning("shard %d: redis down (%s), retry in %.2fs", self.shard, e, delay)
+                self.outage.failed(e, self.shard)
                 failures += 1
                 await asyncio.sleep(delay)
 

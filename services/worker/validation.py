@@ -1,6 +1,8 @@
-"""Whether a well-formed transaction may be applied (DESIGN §1), as a pure function.
+"""Whether a well-formed transaction may be applied (DESIGN §1), as pure functions.
 
-A rejection is an outcome, not an error: ``check`` returns the reason.
+A rejection is an outcome, not an error: ``check`` returns the reason, and
+``fits`` says whether the state a transaction would leave is one balances can
+hold (``ledger.decide`` rejects it with ``balance_overflow`` otherwise).
 """
 
 from __future__ import annotations
@@ -8,9 +10,12 @@ from __future__ import annotations
 from services.worker.accounts import Account, TxRecord, TxState
 from shared.model import DEAD, DEPOSIT, DISPUTE, WITHDRAWAL, Reason, Tx
 
+LOWEST, HIGHEST = -(2**63), 2**63 - 1
+"""The balances a signed 64-bit integer of units holds (DESIGN §1)."""
+
 
 def check(account: Account, tx: Tx, ref: TxRecord | None) -> Reason | None:
-    """The reason ``tx`` is rejected, or ``None`` when it applies.
+    """The reason ``tx`` is rejected, or ``None`` when it applies (if its result ``fits``).
 
     ``ref`` is the record of ``tx.ref_tx_id`` on the same account (``None`` when
     unknown); it is ignored for deposits and withdrawals.
@@ -45,3 +50,18 @@ def _disputable(ref: TxRecord | None) -> Reason | None:
     if ref.state is TxState.CHARGED_BACK:
         return Reason.CHARGED_BACK
     return None
+
+
+def fits(account: Account) -> bool:
+    """Whether ``available``, ``held`` and ``total`` are all within a signed 64-bit integer.
+
+    A balance is a signed 64-bit integer of units (DESIGN §1), and so may any
+    reader of an account's hash take it to be: an effect that would leave one
+    of the three outside is rejected instead of applied.
+    """
+    available, held = account.available, account.held
+    return (
+        LOWEST <= available <= HIGHEST
+        and LOWEST <= held <= HIGHEST
+        and (LOWEST <= available + held <= HIGHEST)
+    )

@@ -19,11 +19,12 @@ from typing import Any
 
 from services.worker import shares
 from services.worker.leases import Lease
-from services.worker.scripts import Scripts
+from services.worker.scripts import Scripts, evalsha
 from services.worker.shard import ShardRunner
 from shared import keys
 from shared.deployment import ensure_deployment
 from shared.keys import GROUP, ShardKeys
+from shared.outage import Outage
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, Client
 
@@ -49,6 +50,8 @@ class Worker:
         self.id = worker_id or default_worker_id()
         self.burst = burst
         self.scripts = Scripts.register(client)
+        # One log line per Redis outage, shared by the tick and every shard runner.
+        self.outage = Outage(log, f"worker {self.id}: Redis")
         self.order = shares.preference(self.id, settings.shards)
         self.runners: dict[int, tuple[ShardRunner, asyncio.Task[None]]] = {}
         self.stopping = asyncio.Event()
@@ -71,13 +74,14 @@ class Worker:
             while not self.stopping.is_set():
                 try:
                     await self.tick()
+                    self.outage.ok("tick")
                 except UNAVAILABLE as e:
-                    log.warning("worker %s: redis unavailable (%s)", self.id, e)
-                except Exception:
+                    self.outage.failed(e, "tick")
+                except Exception as e:
                     # While a cluster node goes down, redis-py's cluster client can fail
                     # a command with an internal error (AttributeError, RuntimeError on a
                     # closed transport); the next tick starts afresh, leases stay fenced.
-                    log.exception("worker %s: tick failed", self.id)
+                    self.outage.failed(e, "tick", traceback=True)
                 if self.burst and self.drained and not self.runners:
                     break
                 await self.pause()
@@ -100,7 +104,8 @@ class Worker:
         # Leases first: on a cluster, the node holding txflow:workers may be the
         # one that is down, and the shards on the other nodes must keep going.
         await self.renew()
-        live = await self.scripts.heartbeat(keys=[keys.WORKERS], args=[self.id, self.ttl_ms])
+        beat = self.scripts.heartbeat
+        live = await evalsha(self.client, beat, [keys.WORKERS], [self.id, self.ttl_ms])
         target = shares.target_share(self.settings.shards, len(live))
         free = await self.free_shards() - self.drained
         moves = shares.plan(set(self.runners), free, target, self.order)
@@ -136,24 +141,29 @@ class Worker:
             return
         sent = time.monotonic()
         shards = list(self.runners)
-        calls = (self.scripts.renew(keys=[ShardKeys(s).lease], args=[self.id, self.ttl_ms])
+        renew = self.scripts.renew
+        calls = (evalsha(self.client, renew, [ShardKeys(s).lease], [self.id, self.ttl_ms])
                  for s in shards)  # fmt: skip
         renewed = await asyncio.gather(*calls, return_exceptions=True)
         for shard, ok in zip(shards, renewed, strict=True):
-            runner, task = self.runners[shard]
             if isinstance(ok, BaseException):
-                log.warning("worker %s could not renew shard %d: %r", self.id, shard, ok)
-            elif ok:
+                continue  # its lease keeps its old deadline; the error is dealt with below
+            runner, task = self.runners[shard]
+            if ok:
                 runner.lease.valid_until = sent + self.ttl_ms / 1000
             else:
                 log.warning("worker %s lost shard %d", self.id, shard)
                 task.cancel()  # stop touching it at once; the commit is fenced anyway
                 del self.runners[shard]
-        errors = [
-            e for e in renewed if isinstance(e, BaseException) and not isinstance(e, UNAVAILABLE)
-        ]
-        if errors:
-            raise errors[0]
+                self.outage.ok(shard)  # its runner tries no more
+        failures = [e for e in renewed if isinstance(e, BaseException)]
+        unexpected = [e for e in failures if not isinstance(e, UNAVAILABLE)]
+        if unexpected:
+            raise unexpected[0]
+        if failures:
+            self.outage.failed(failures[0], "renew")
+        else:
+            self.outage.ok("renew")
 
     async def free_shards(self) -> set[int]:
         candidates = [s for s in range(self.settings.shards) if s not in self.runners]
@@ -166,12 +176,19 @@ class Worker:
     async def acquire(self, shard: int) -> None:
         sent = time.monotonic()
         k = ShardKeys(shard)
-        token = await self.scripts.acquire(keys=[k.lease, k.epoch], args=[self.id, self.ttl_ms])
+        args: list[str | int] = [self.id, self.ttl_ms]
+        token = await evalsha(self.client, self.scripts.acquire, [k.lease, k.epoch], args)
         if token is None:
             return  # another worker was faster
         lease = Lease(shard, int(token), sent + self.ttl_ms / 1000)
         runner = ShardRunner(
-            self.client, self.scripts, self.settings, self.id, lease, burst=self.burst
+            self.client,
+            self.scripts,
+            self.settings,
+            self.id,
+            lease,
+            burst=self.burst,
+            outage=self.outage,
         )
         task = asyncio.create_task(runner.run(), name=f"shard-{shard}")
         self.runners[shard] = (runner, task)
@@ -185,11 +202,12 @@ class Worker:
         # and the worker must live on (redis-py's cluster client can fail a command
         # with an internal error, not a ConnectionError, while a node goes down).
         await asyncio.wait([task])
+        self.outage.ok(shard)  # its runner tries no more
         if not task.cancelled() and task.exception() is not None:
             log.error("shard %d runner failed", shard, exc_info=task.exception())
         k = ShardKeys(shard)
         with suppress(*UNAVAILABLE):
-            await self.scripts.release(keys=[k.lease], args=[self.id])
+            await evalsha(self.client, self.scripts.release, [k.lease], [self.id])
             await self.leave_group(k)
         log.info("worker %s released shard %d (%d entries)", self.id, shard, runner.processed)
 

@@ -19,6 +19,7 @@ import redis
 
 from services.cli.redis_process import RedisProcess, free_port
 from services.cli.stack import LocalStack
+from services.cli.up import banner
 from tests.stack import wait_for
 from tests.worker.support import init
 
@@ -157,3 +158,20 @@ def test_load_posts_a_workload_and_reports_what_was_applied(tmp_path: Path) -> N
             assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        ("", "auth: off (TXFLOW_API_TOKEN unset or blank)"),
+        (" \r", "auth: off (TXFLOW_API_TOKEN unset or blank)"),
+        ("s3cret", "auth: bearer token required"),
+    ],
+)
+def test_up_says_whether_the_api_needs_the_token(
+    monkeypatch: pytest.MonkeyPatch, token: str, says: str
+) -> None:
+    monkeypatch.setenv("TXFLOW_API_TOKEN", token)
+    shown = banner(LocalStack(redis_url="redis://127.0.0.1:1/0"))
+    assert f"  {says}" in shown.splitlines()
+    assert "s3cret" not in shown

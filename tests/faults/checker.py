@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,24 +50,39 @@ class History:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def post_batch(http: httpx.Client, txs: list[Tx], history: History, deadline: float) -> None:
-    """Post until ``202``; a retry re-sends the same ids (safe: the worker dedups)."""
-    body = orjson.dumps([t.to_wire() for t in txs])
+Answered = Callable[[float, int | None], None]
+"""Told of every attempt: when it was sent (``time.monotonic()``) and its status,
+``None`` when no answer came (the client's timeout, a lost connection)."""
+
+
+def post_batch(http: httpx.Client, txs: list[Tx], history: History, deadline: float, *,
+               single: bool = False, on_answer: Answered | None = None) -> None:  # fmt: skip
+    """Post until ``202``; a retry re-sends the same ids (safe: the worker dedups).
+
+    ``single``: the one transaction of ``txs`` to ``POST /v1/transactions``.
+    """
+    if single:
+        (tx,) = txs
+        path, body = "/v1/transactions", orjson.dumps(tx.to_wire())
+    else:
+        path, body = "/v1/transactions/batch", orjson.dumps([t.to_wire() for t in txs])
     attempt = 0
     while True:
         assert time.monotonic() < deadline, "posting did not finish in time"
+        sent = time.monotonic()
         try:
-            r = http.post("/v1/transactions/batch", content=body,
-                          headers={"content-type": "application/json"})  # fmt: skip
-            if r.status_code == 202:
-                with history.lock:
-                    history.accepted.extend(txs)
-                    if attempt:
-                        history.retried.update((t.account_id, t.tx_id) for t in txs)
-                return
-            assert r.status_code in (429, 503), r.text
+            r = http.post(path, content=body, headers={"content-type": "application/json"})
         except httpx.TransportError:
-            pass
+            r = None
+        if on_answer is not None:
+            on_answer(sent, None if r is None else r.status_code)
+        if r is not None and r.status_code == 202:
+            with history.lock:
+                history.accepted.extend(txs)
+                if attempt:
+                    history.retried.update((t.account_id, t.tx_id) for t in txs)
+            return
+        assert r is None or r.status_code in (429, 503), r.text
         attempt += 1
         history.retries += 1
         time.sleep(0.05)

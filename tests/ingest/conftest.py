@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from services.cli.probe import wait_until_up
+from services.cli.redis_process import free_port
 from services.ingest.app import create_app
 from services.ingest.fastpath import FastPath
 from services.ingest.runtime import Runtime
@@ -118,3 +124,38 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert doc["status"] == status
     assert {"type", "title", "detail"} <= doc.keys()
     return doc
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class IngestProcess:
+    """``python -m services.ingest`` as a child process; ``stderr`` once it has stopped."""
+
+    base: str
+    proc: subprocess.Popen[bytes]
+    stderr: str = field(default="")
+
+
+@contextmanager
+def ingest_process(redis_url: str, **env: str) -> Iterator[IngestProcess]:
+    """A real ingest on a free loopback port, ``TXFLOW_SHARDS=4`` plus ``env``, no token;
+    stopped with SIGTERM on exit, which must end it with status 0."""
+    port = free_port()
+    environ = os.environ | {"REDIS_URL": redis_url, "TXFLOW_SHARDS": str(SHARDS)} | env
+    if "TXFLOW_API_TOKEN" not in env:
+        environ.pop("TXFLOW_API_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.ingest", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    running = IngestProcess(f"http://127.0.0.1:{port}", proc)
+    try:
+        wait_until_up(f"{running.base}/healthz", watch={"ingest": proc}, timeout=30)
+        yield running
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=15)
+        running.stderr = stderr.decode()
+    assert proc.returncode == 0, running.stderr

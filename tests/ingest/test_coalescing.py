@@ -35,7 +35,7 @@ async def test_concurrent_single_posts_are_coalesced_into_fewer_pipelines(api: A
 async def test_a_failing_entry_fails_only_its_own_request(redis_url: str) -> None:
     async with aioredis.Redis.from_url(redis_url, decode_responses=True) as client:
         await client.set("not-a-stream", "x")
-        appender = Appender(client)
+        appender = Appender(client, deadline_s=5, max_inflight=1000)
         appender.start()
         good, bad = await asyncio.gather(
             appender.append([(b"stream-a", b"1"), (b"stream-a", b"2")]),
@@ -53,7 +53,7 @@ async def test_unreachable_redis_fails_every_waiting_request_and_the_flusher_liv
     redis_url: str,
 ) -> None:
     async with aioredis.Redis.from_url("redis://127.0.0.1:1/0", decode_responses=True) as dead:
-        appender = Appender(dead)
+        appender = Appender(dead, deadline_s=5, max_inflight=1000)
         appender.start()
         results = await asyncio.gather(
             *(appender.append([(b"s", b"x")]) for _ in range(5)), return_exceptions=True
@@ -66,7 +66,7 @@ async def test_unreachable_redis_fails_every_waiting_request_and_the_flusher_liv
 
 async def test_append_after_close_is_refused(redis_url: str) -> None:
     async with aioredis.Redis.from_url(redis_url, decode_responses=True) as client:
-        appender = Appender(client)
+        appender = Appender(client, deadline_s=5, max_inflight=1000)
         appender.start()
         await appender.close()
         with pytest.raises(StoreUnavailable):

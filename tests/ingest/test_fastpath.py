@@ -31,6 +31,7 @@ from tests.ingest.conftest import (
 from tests.ingest.test_validation import INVALID
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+JSON = {"content-type": "application/json"}
 
 
 class Recorder:
@@ -91,8 +92,11 @@ async def answered_alike(api: Api, request: Request) -> httpx.Response:
 
 
 def post(body: Any, **kwargs: Any) -> Request:
+    """A single POST of ``body``: bytes as they are (as JSON, unless ``headers`` say), else JSON."""
+
     async def send(client: httpx.AsyncClient) -> httpx.Response:
         if isinstance(body, bytes):
+            kwargs.setdefault("headers", {"content-type": "application/json"})
             return await client.post("/v1/transactions", content=body, **kwargs)
         return await client.post("/v1/transactions", json=body, **kwargs)
 
@@ -162,7 +166,7 @@ async def test_chunked_body_over_the_limit_gets_the_same_413(small: Api) -> None
             for _ in range(20):
                 yield b" " * 100
 
-        return await client.post("/v1/transactions", content=chunks())
+        return await client.post("/v1/transactions", content=chunks(), headers=JSON)
 
     assert (await answered_alike(small, request)).status_code == 413
     assert await small.total_entries() == 0
@@ -182,7 +186,7 @@ async def test_token_is_checked_as_the_route_checks_it(
 
 
 async def test_right_token_is_let_in_before_the_body_is_read(guarded: Api) -> None:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {TOKEN}"} | JSON
     response = await answered_alike(guarded, post(b"{", headers=headers))
     assert response.status_code == 422
 

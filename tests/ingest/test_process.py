@@ -3,52 +3,39 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
-from services.cli.probe import wait_until_up
 from services.cli.redis_process import free_port
 from services.ingest.__main__ import main
 from shared import keys
 from shared.keys import ShardKeys
 from shared.model import Tx
 from shared.sharding import shard_of
-from tests.ingest.conftest import deposit
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.ingest.conftest import deposit, ingest_process
 
 
 def test_service_process_accepts_a_transaction_and_stops_cleanly(redis_url: str) -> None:
-    port = free_port()
-    env = os.environ | {"REDIS_URL": redis_url, "TXFLOW_SHARDS": "4"}
-    env.pop("TXFLOW_API_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.ingest", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{base}/healthz", watch={"ingest": proc}, timeout=30)
-        response = httpx.post(f"{base}/v1/transactions", json=deposit("t1", "alice"), timeout=5)
+    with ingest_process(redis_url) as ingest:
+        response = httpx.post(f"{ingest.base}/v1/transactions", json=deposit("t1"), timeout=5)
         assert response.status_code == 202
         client = redis.Redis.from_url(redis_url)
         [(entry_id, fields)] = client.xrange(ShardKeys(shard_of("alice", 4)).inbox)
         client.close()
         assert entry_id.decode() == response.json()["stream_id"]
         assert Tx.decode(fields[b"d"]).tx_id == "t1"
-    finally:
-        proc.terminate()
-        _, stderr = proc.communicate(timeout=15)
-    assert proc.returncode == 0, stderr.decode()
+    # A blank token turns auth off: the service says so, in one line, at start.
+    assert "auth: off (TXFLOW_API_TOKEN unset or blank)" in ingest.stderr
+
+
+def test_service_process_says_auth_is_on_when_a_token_is_set(redis_url: str) -> None:
+    with ingest_process(redis_url, TXFLOW_API_TOKEN="s3cret") as ingest:
+        response = httpx.post(f"{ingest.base}/v1/transactions", json=deposit("t1"), timeout=5)
+        assert response.status_code == 401
+    assert "auth: bearer token required" in ingest.stderr
+    assert "s3cret" not in ingest.stderr
 
 
 def test_shard_count_mismatch_is_one_line_and_exit_2(

@@ -115,3 +115,29 @@ async def test_start_against_a_redis_refusing_writes_is_store_unavailable(
         async with serve(make_settings(server.url)):
             pass
     client.close()
+
+
+async def test_readyz_is_503_on_a_read_only_replica_and_200_once_promoted(
+    redis_factory: Callable[..., RedisProcess],
+) -> None:
+    # A PING would pass: readiness asks whether Redis takes writes (store.writable).
+    primary = redis_factory("none", name="primary")
+    replica = redis_factory("none", name="replica")
+    async with serve(make_settings(replica.url)) as api:
+        source = redis.Redis.from_url(primary.url)
+        source.hset(keys.META, mapping={"shards": api.settings.shards, "schema": 1})
+        source.close()
+        await api.redis.replicaof("127.0.0.1", primary.port)
+
+        async def refused() -> str | None:
+            response = await api.http.get("/readyz")
+            detail = str(response.json().get("detail", ""))
+            return detail if "refuses writes" in detail else None
+
+        assert "read only replica" in await eventually(refused)
+        await api.redis.replicaof("NO", "ONE")
+
+        async def ready() -> bool | None:
+            return True if (await api.http.get("/readyz")).status_code == 200 else None
+
+        await eventually(ready)

@@ -10,6 +10,8 @@ import pytest
 
 from tests.ingest.conftest import Api, assert_problem, deposit, make_settings, serve
 
+JSON = {"content-type": "application/json"}
+
 DEPOSIT = deposit("t1", "alice", "10")
 DISPUTE = {"tx_id": "d1", "account_id": "alice", "type": "dispute", "ref_tx_id": "t1"}
 
@@ -27,6 +29,10 @@ INVALID = {
     "amount not a number": _with(DEPOSIT, amount="ten"),
     "amount with an exponent": _with(DEPOSIT, amount="1e3"),
     "amount beyond 64 bits of units": _with(DEPOSIT, amount="922337203685478"),
+    "amount after a space": _with(DEPOSIT, amount=" 1"),
+    "amount before a newline": _with(DEPOSIT, amount="1\n"),
+    "amount after an ideographic space": _with(DEPOSIT, amount="\u30001"),
+    "amount before a no-break space": _with(DEPOSIT, amount="1\u00a0"),
     "deposit without amount": _with(DEPOSIT, amount=...),
     "withdrawal without amount": _with(DEPOSIT, type="withdrawal", amount=None),
     "deposit with a ref": _with(DEPOSIT, ref_tx_id="t0"),
@@ -67,7 +73,7 @@ async def test_error_names_the_offending_field(api: Api) -> None:
 
 @pytest.mark.parametrize("content", [b"{", b"", b"[]", b'"deposit"', b"\xff"])
 async def test_body_that_is_not_one_json_object_is_422(api: Api, content: bytes) -> None:
-    response = await api.http.post("/v1/transactions", content=content)
+    response = await api.http.post("/v1/transactions", content=content, headers=JSON)
     assert_problem(response, 422)
     assert await api.total_entries() == 0
 
@@ -111,7 +117,7 @@ async def test_ndjson_line_that_is_not_json_is_named_by_its_index(api: Api) -> N
 
 @pytest.mark.parametrize("content", [b'{"tx_id": "t1"}', b"[1,", b"null"])
 async def test_batch_body_that_is_not_an_array_is_422(api: Api, content: bytes) -> None:
-    response = await api.http.post("/v1/transactions/batch", content=content)
+    response = await api.http.post("/v1/transactions/batch", content=content, headers=JSON)
     assert_problem(response, 422)
 
 
@@ -151,7 +157,7 @@ async def test_chunked_body_over_the_limit_is_413(small: Api) -> None:
             sent.append(i)
             yield b" " * 100
 
-    response = await small.http.post("/v1/transactions", content=chunks())
+    response = await small.http.post("/v1/transactions", content=chunks(), headers=JSON)
 
     assert "content-length" not in response.request.headers
     assert_problem(response, 413)
@@ -165,5 +171,5 @@ async def test_chunked_body_under_the_limit_is_read_whole(small: Api) -> None:
         for i in range(0, len(payload), 7):
             yield payload[i : i + 7]
 
-    response = await small.http.post("/v1/transactions", content=chunks())
+    response = await small.http.post("/v1/transactions", content=chunks(), headers=JSON)
     assert response.status_code == 202
