@@ -30,7 +30,7 @@ from services.console import schemas
 from services.console.board import Board
 from services.ingest import auth, problems
 from services.ingest.schemas import problems as documented
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, ShardCountMismatch
 from shared.settings import Settings
 from shared.store import SyncClient, close_sync, connect_sync
 from shared.streams import ID_PATTERN
@@ -39,8 +39,6 @@ T = TypeVar("T")
 
 STATIC = Path(__file__).parent / "static"
 
-# A request waits at most this long on a Redis that does not answer, then gets a 503.
-SOCKET_TIMEOUT_S = 10.0
 # One read and one action at a time: two connections (per node on a cluster) are all it uses.
 CONNECTIONS = 2
 
@@ -59,13 +57,17 @@ class Console:
         self._read_at = float("-inf")
 
     def client(self) -> SyncClient:
-        """The blocking client (a cluster client asks a node for its slots when opened)."""
+        """The blocking client (a cluster client asks a node for its slots when opened).
+
+        Each call waits ``TXFLOW_REDIS_TIMEOUT_MS`` at most, as ingest's own do:
+        then the page gets a 503.
+        """
         with self._opening:
             if self._client is None:
                 self._client = connect_sync(
                     self.settings,
                     decode_responses=True,
-                    socket_timeout=SOCKET_TIMEOUT_S,
+                    socket_timeout=self.settings.redis_timeout_ms / 1000,
                     max_connections=CONNECTIONS,
                 )
             return self._client
@@ -134,6 +136,11 @@ async def _read_only() -> None:
     raise problems.read_only()
 
 
+async def _no_deployment(_: Request, exc: Exception) -> Response:
+    """A Redis without ``txflow:meta`` (any more): 503 saying so, as ``/readyz`` does."""
+    return problems.unavailable(str(exc)).response()
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the console's page, its status route and its actions to ``app``."""
     guards = auth.guards(settings.api_token)
@@ -155,4 +162,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         dependencies=actions,
         responses=read | documented(403, 404, 422),
     )
+    app.add_exception_handler(ShardCountMismatch, _no_deployment)
     app.mount("/console", StaticFiles(directory=STATIC, html=True), name="console")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -9,6 +10,7 @@ import orjson
 import redis
 
 from services.cli import status
+from services.cli.redis_process import RedisProcess
 from services.console.schemas import Status
 from shared import keys
 from shared.keys import ShardKeys
@@ -109,6 +111,26 @@ async def test_a_dead_letter_replayed_from_the_console_is_back_in_its_shard(
         ]
         assert (await read(api.http, AUTH))["dead_letters"] == []  # read afresh after an action
         assert_problem(await api.http.post(f"/v1/dlq/{dlq_id}/replay", headers=AUTH), 404)
+
+
+async def test_a_redis_gone_is_a_503_then_the_status_comes_back(
+    redis_factory: Callable[..., RedisProcess],
+) -> None:
+    server = redis_factory("always")  # the deployment (txflow:meta) survives the restart
+    async with serve(make_settings(server.url, console_sample_ms=100)) as api:
+        await read(api.http)
+        server.kill()
+
+        async def answer(status: int) -> httpx.Response | None:
+            response = await api.http.get("/v1/status")  # once the last reading is too old
+            return response if response.status_code == status else None
+
+        assert_problem(await eventually(lambda: answer(503)), 503)
+        server.restart()
+        assert len((await eventually(lambda: answer(200))).json()["shards"]) == SHARDS
+        await api.redis.delete(keys.META)  # a Redis that holds no deployment
+        doc = assert_problem(await eventually(lambda: answer(503)), 503)
+        assert "txflow:meta" in doc["detail"]
 
 
 async def dead_letter(api: Api, tx: Tx) -> str:
