@@ -3,8 +3,8 @@
 Blocking, through the same functions as the CLI (``txflow status``, ``txflow
 dlq``): the console runs ``Board.read`` in a thread. Each read is also a
 sample of the history: the counters of ``status.snapshot`` and the outcomes
-committed since the read before (the newest few commits of each shard's
-``:out``, never more than ``TXFLOW_CONSOLE_LATENCY_COMMITS`` in all).
+committed since the read before (the first few commits of each shard's
+``:out`` since then, never more than ``TXFLOW_CONSOLE_LATENCY_COMMITS`` in all).
 """
 
 from __future__ import annotations
@@ -70,26 +70,26 @@ class Board:
         }
 
     def _latencies(self, client: SyncClient, shards: int) -> list[int]:
-        """Latencies of the newest outcomes each shard committed since the last read.
+        """Latencies of the first outcomes each shard committed since the last read.
 
-        The newest, not the next: a page opened after a quiet hour, or a load
-        faster than the bound, shows what happens now, not a backlog of the past.
+        The first, not the newest: after a takeover they are the entries that
+        waited for it, the ones p99 is for. The cursor then skips to the log's
+        end, so that a page opened after a quiet hour, or a load faster than
+        the bound, reads what happens now, not a backlog of the past.
         """
         per_shard = -(-self._commits // shards)
         every = shard_keys(shards)
         pipe = client.pipeline(transaction=False)
         for k in every:
             cursor = self._cursors.get(k.shard)
-            if cursor is None:  # the first read only finds where the log ends
-                pipe.xrevrange(k.outbox, count=1)
-            else:
-                pipe.xrevrange(k.outbox, min=f"({cursor}", count=per_shard)
+            if cursor is not None:
+                pipe.xrange(k.outbox, min=f"({cursor}", count=per_shard)
+            pipe.xrevrange(k.outbox, count=1)
+        replies = iter(pipe.execute())
         found: list[int] = []
-        for k, entries in zip(every, pipe.execute(), strict=True):
-            if k.shard in self._cursors:
-                found += latencies(entries)
-            if entries:
-                self._cursors[k.shard] = entries[0][0]
-            else:
-                self._cursors.setdefault(k.shard, "0-0")
+        for k in every:
+            if k.shard in self._cursors:  # the first read only finds where the log ends
+                found += latencies(next(replies))
+            newest = next(replies)
+            self._cursors[k.shard] = newest[0][0] if newest else "0-0"
         return found
