@@ -8,6 +8,8 @@ last one kills a worker.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -17,7 +19,8 @@ import orjson
 import pytest
 import redis
 
-from services.cli.redis_process import RedisProcess
+from services.cli.probe import wait_until_up
+from services.cli.redis_process import RedisProcess, free_port
 from shared.keys import ShardKeys
 from shared.model import Tx, TxType
 from shared.sharding import shard_of
@@ -165,6 +168,33 @@ def test_docs_render_offline(page: Page, stack: Stack) -> None:
     docs.close()
 
 
+def test_without_a_token_the_page_is_read_only(page: Page, stack: Stack) -> None:
+    api = start_open_ingest(stack)
+    dlq_id = write_dead_letter(stack, Tx("ro-account", "ro-1", TxType.DEPOSIT, 100))
+    open_page = page.context.new_page()
+    open_page.goto(f"{api}/console")
+    replay = open_page.locator(f'#dead-letters tr[data-id="{dlq_id}"] button')
+    replay.wait_for(state="visible")
+    assert open_page.is_hidden("#login")  # nothing to log in to
+    assert "read-only" in open_page.inner_text("#mode")
+    assert replay.is_disabled() and "TXFLOW_API_TOKEN" in (replay.get_attribute("title") or "")
+    screenshot(open_page, "4-read-only")
+    open_page.close()
+
+
+def start_open_ingest(stack: Stack) -> str:
+    """A second ingest on the same Redis, without a token."""
+    port = free_port()
+    env = {**stack.env(), "TXFLOW_API_TOKEN": ""}
+    argv = [sys.executable, "-m", "services.ingest", "--host", "127.0.0.1", "--port", str(port)]
+    with (stack.logs / "ingest-open.log").open("ab") as log:
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+    stack.procs["ingest-open"] = proc
+    api = f"http://127.0.0.1:{port}"
+    wait_until_up(f"{api}/healthz", watch={"ingest-open": proc}, timeout=30)
+    return api
+
+
 def test_a_worker_killed_with_sigkill_is_gone_and_its_shards_move(page: Page, stack: Stack) -> None:
     assert "w1" in rows(page, "shards", "owner")
     stack.signal("w1", signal.SIGKILL)
@@ -176,4 +206,4 @@ def test_a_worker_killed_with_sigkill_is_gone_and_its_shards_move(page: Page, st
         20,
         "the page to show every shard owned by w2, and w1 gone",
     )
-    screenshot(page, "4-after-kill-9")
+    screenshot(page, "5-after-kill-9")

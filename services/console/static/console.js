@@ -119,7 +119,7 @@ function chart(canvas, legend, points, interval, series) {
   g.scale(ratio, ratio);
   const width = canvas.clientWidth, height = canvas.clientHeight, left = 48, bottom = 18;
   const values = points.flatMap((p) => series.map((s) => p[s.key])).filter((v) => v !== null);
-  const top = niceCeiling(Math.max(1, ...values));
+  const step = niceStep(Math.max(4, ...values) / 4), top = 4 * step; // four round steps
   const t0 = points.length ? points[0].at : 0, t1 = points.length ? points.at(-1).at : 1;
   const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * (width - left - 4);
   const y = (v) => 4 + (1 - v / top) * (height - bottom - 4);
@@ -127,7 +127,7 @@ function chart(canvas, legend, points, interval, series) {
   g.fillStyle = g.strokeStyle = "#9ca3af";
   g.lineWidth = 1;
   for (let i = 0; i <= 4; i++) {
-    const v = (top * i) / 4;
+    const v = step * i;
     g.globalAlpha = 0.3;
     g.beginPath(); g.moveTo(left, y(v)); g.lineTo(width, y(v)); g.stroke();
     g.globalAlpha = 1;
@@ -167,9 +167,10 @@ function chart(canvas, legend, points, interval, series) {
   }));
 }
 
-function niceCeiling(v) {
-  const step = 10 ** Math.floor(Math.log10(v));
-  return [1, 2, 5, 10].map((m) => m * step).find((c) => c >= v);
+// The least of 1, 2, 5, 10, 20, 50… not below v.
+function niceStep(v) {
+  const power = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * power).find((c) => c >= v);
 }
 
 async function act(b) {
