@@ -227,4 +227,5 @@ class Tx(NamedTuple):
         except InvalidInput:
             raise
         except Exception as e:  # anything malformed: JSON, keys, types
-            raise InvalidInput(f"undecodable entry: {e!r}") from None
+            # what is wrong, not that it is undecodable: the caller says that once
+            raise InvalidInput(f"{type(e).__name__}: {e}") from None

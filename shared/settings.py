@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     redis_timeout_ms: int = Field(default=2000, ge=10)
     # Entries queued or in flight to Redis; beyond, 503 at once. At least max_batch.
     max_inflight: int = Field(default=20_000, ge=1)
+    # What one client may hold (services/ingest/protocol.py): the request line and
+    # headers in bytes (431 beyond) and in time from the first byte (408), the body
+    # in time from the end of the headers (408), an idle keep-alive connection, and
+    # the connections open at once (unset: derived from RLIMIT_NOFILE).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    keep_alive_s: int = Field(default=5, ge=1)
+    max_connections: int | None = Field(default=None, ge=1)
 
     # ingest's console (services/console): it reads Redis only while watched, at
     # most once per sample, however many pages poll it

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def replay(case: Case, capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(["replay", "--engine", "memory", str(case.input)]) == 0
+    # some cases hold malformed rows on purpose: the accounts are what is compared
+    assert main(["replay", "--engine", "memory", "--allow-skipped", str(case.input)]) == 0
     return capsys.readouterr().out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import subprocess
 import sys
@@ -13,10 +14,12 @@ from services.cli.__main__ import main
 from services.cli.csvio import BadRow, Row, read_rows
 
 
-def replay_text(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+def replay_text(
+    tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str], status: int = 0
+) -> tuple[str, str]:
     path = tmp_path / "in.csv"
     path.write_bytes(text.encode())
-    assert main(["replay", "--engine", "memory", str(path)]) == 0
+    assert main(["replay", "--engine", "memory", str(path)]) == status
     out = capsys.readouterr()
     return out.out, out.err
 
@@ -34,7 +37,7 @@ def test_output_has_four_decimals_booleans_and_clients_in_order(
         "2,1.7500,0.0000,1.7500,false\n"
         "10,1.5000,0.0000,1.5000,false\n"
     )
-    assert err == ""
+    assert err == "txflow replay: 3 rows read, 3 applied, 0 rejected, 0 skipped\n"
 
 
 def test_crlf_padding_blank_lines_and_missing_trailing_column_are_accepted(
@@ -48,7 +51,7 @@ def test_crlf_padding_blank_lines_and_missing_trailing_column_are_accepted(
     )
     out, err = replay_text(tmp_path, text, capsys)
     assert out.splitlines()[1] == "1,3.0000,0.0000,3.0000,false"
-    assert err == ""
+    assert "0 skipped" in err and "line" not in err
 
 
 def test_malformed_lines_are_reported_with_their_number_and_skipped(
@@ -65,11 +68,68 @@ def test_malformed_lines_are_reported_with_their_number_and_skipped(
         "deposit,1,7,-2\n"  # 8: not positive
         "withdrawal,1,8,1\n"  # 9: fine, neighbours unaffected
     )
-    out, err = replay_text(tmp_path, text, capsys)
+    out, err = replay_text(tmp_path, text, capsys, status=3)  # rows were skipped
     assert out.splitlines()[1] == "1,4.0000,0.0000,4.0000,false"
-    reported = [line.split(":")[1].strip() for line in err.splitlines()]
+    *skips, summary = err.splitlines()
+    reported = [line.split(":")[1].strip() for line in skips]
     assert reported == ["line 3", "line 4", "line 5", "line 6", "line 7", "line 8"]
     assert "unknown transaction type 'teleport'" in err
+    assert summary == "txflow replay: 8 rows read, 2 applied, 0 rejected, 6 skipped"
+
+
+def test_allow_skipped_exits_0_with_the_same_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("deposit,1,1,5\nteleport,1,2,1\n")
+    assert main(["replay", "--engine", "memory", "--allow-skipped", str(path)]) == 0
+    assert "line 2: skipped" in capsys.readouterr().err
+
+
+def test_an_open_quote_skips_its_own_line_and_never_swallows_the_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = 'deposit,1,1,"5\ndeposit,1,2,3\ndeposit,1,3,"2"\nwithdrawal,1,4,"1\n'
+    out, err = replay_text(tmp_path, text, capsys, status=3)
+    assert out.splitlines()[1] == "1,5.0000,0.0000,5.0000,false"
+    assert "line 1: skipped: a quote is not closed on its line" in err
+    assert "line 4: skipped: a quote is not closed on its line" in err  # at the end of the file
+    assert "4 rows read, 2 applied, 0 rejected, 2 skipped" in err
+
+
+def test_a_field_over_128_kib_is_one_skipped_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = f"deposit,1,1,5\ndeposit,1,{'9' * 200_000},1\ndeposit,1,3,2\n"
+    out, err = replay_text(tmp_path, text, capsys, status=3)
+    assert out.splitlines()[1] == "1,7.0000,0.0000,7.0000,false"
+    assert "line 2: skipped: field larger than field limit" in err
+
+
+def test_a_latin_1_file_is_refused_in_one_line_before_any_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes("deposit,1,1,5\ndeposit,Jos\u00e9,2,1\n".encode("latin-1"))
+    assert main(["replay", "--engine", "memory", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert "line 2 is not utf-8-sig (byte 0xe9)" in err and "--encoding latin-1" in err
+    # given its encoding, it replays: the bad client id is one skipped line
+    assert main(["replay", "--engine", "memory", "--encoding", "latin-1", str(path)]) == 3
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1:] == ["1,5.0000,0.0000,5.0000,false"]
+    assert "line 2: skipped" in err
+
+
+def test_standard_input_that_does_not_decode_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(b"deposit,1,1,5\ndeposit,\xff,2,1\n"))
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert main(["replay", "--engine", "memory", "-"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 2 is not utf-8-sig (byte 0xff)" in err
 
 
 def test_a_client_named_only_by_failed_rows_still_gets_a_row(

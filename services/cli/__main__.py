@@ -1,88 +1,45 @@
-"""txflow — ordered, exactly-once transaction processing on Redis Streams."""
+"""``txflow``: settings built once, the command run, its errors said in one line."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import redis
+from pydantic import ValidationError
 
-from services.cli import dlq, load, replay, status, up
+from services.cli import dlq, load, replay, status, target, up
+from services.cli.parser import SKIPPED, build_parser
 from services.cli.poster import ApiError
 from services.cli.redis_process import NoRedisServer
-from shared.errors import TxflowError
+from shared.errors import ShardCountMismatch, TxflowError
 from shared.settings import Settings
 from shared.store import SyncClient, connect_sync
 
+__all__ = ["build_parser", "main"]
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="txflow", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    u = commands.add_parser("up", help="start Redis, ingest and workers in the foreground")
-    u.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    u.add_argument("--host", default="127.0.0.1")
-    u.add_argument("--port", type=int, default=8000, help="ingest port (default 8000)")
-    u.add_argument("--data-dir", type=Path, default=Path(".txflow"),
-                   help="where the embedded Redis keeps its AOF (default ./.txflow)")  # fmt: skip
-
-    rp = commands.add_parser("replay", help="replay a CSV of transactions, print the accounts")
-    rp.add_argument("file", help="CSV of type,client,tx,amount ('-' for stdin)")
-    rp.add_argument("--engine", choices=["services", "memory"], default="services",
-                    help="services: through ingest and workers (default); "
-                         "memory: the ledger core in this process, no Redis")  # fmt: skip
-    rp.add_argument("--api", help="an ingest already running (with its workers)")
-    rp.add_argument("--workers", type=int, default=2, help="workers to start without --api")
-
-    st = commands.add_parser("status", help="shards, owners, lag, pending, dead letters")
-    st.add_argument("--json", action="store_true", help="machine-readable output")
-    st.add_argument("--watch", type=float, nargs="?", const=1.0, metavar="S",
-                    help="refresh every S seconds (default 1)")  # fmt: skip
-
-    ld = commands.add_parser("load", help="post a generated workload and summarise it")
-    ld.add_argument("--api", default="http://127.0.0.1:8000", help="the ingest to load")
-    ld.add_argument("--accounts", type=int, default=1000)
-    ld.add_argument("--count", type=int, default=20_000, help="transactions to post")
-    ld.add_argument("--rate", type=float, default=0, help="tx/s (default: as fast as possible)")
-    ld.add_argument("--batch", type=int, default=200, help="transactions per POST")
-    ld.add_argument("--seed", type=int, default=int(time.time()), help="workload seed")
-    ld.add_argument("--json", action="store_true", help="machine-readable summary")
-
-    dq = commands.add_parser("dlq", help="dead letters: list, show, replay")
-    dq_commands = dq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
-    dq_commands.add_parser("list", help="every dead letter with its reason")
-    for action in ("show", "replay"):
-        a = dq_commands.add_parser(action, help=f"{action} one dead letter")
-        a.add_argument("id", help="the dead letter's id (from 'txflow dlq list')")
-    return parser
+# What a command does when neither REDIS_URL nor a running txflow up says where Redis is.
+FALLBACK = {
+    "load": "latency and outcomes are left out (they are read from Redis)",
+    "replay": "starting a throwaway stack",
+}
 
 
-def redis_client() -> SyncClient:
-    """The client of ``REDIS_URL`` (a cluster client with ``TXFLOW_REDIS_CLUSTER=1``)."""
-    return connect_sync(Settings(), decode_responses=True)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings, where: target.Target | None) -> int:
     if args.command == "up":
-        return up.up(args.workers, args.host, args.port, args.data_dir)
+        redis_url = os.environ.get("REDIS_URL")
+        return up.up(settings, redis_url, args.workers, args.host, args.port, args.data_dir)
+    if args.command == "replay" and args.engine == "memory":
+        return replayed(args, replay.replay_memory(args.file, sys.stdout, args.encoding))
+    assert where is not None
+    token = args.token if getattr(args, "token", None) else settings.api_token
     if args.command == "replay":
-        if args.engine == "memory":
-            replay.replay_memory(args.file, sys.stdout)
-        else:
-            replay.replay_services(args.file, sys.stdout, args.api, args.workers)
-        return 0
+        return replayed(args, replay_services(args, where, token))
     if args.command == "load":
-        client = redis_client() if "REDIS_URL" in os.environ else None
-        summary = load.load(
-            args.api, args.accounts, args.count, args.rate, args.batch, args.seed, client
-        )
-        print(status.as_json(summary) if args.json else load.render(summary))
-        return 0
-    client = redis_client()
+        return load_command(args, where, token)
+    client = client_of(where.settings)
     if args.command == "status":
         return status.status(client, json=args.json, watch=args.watch)
     if args.dlq_command == "list":
@@ -94,19 +51,69 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def client_of(settings: Settings) -> SyncClient:
+    """A client of ``settings.redis_url`` (a cluster client with ``TXFLOW_REDIS_CLUSTER=1``)."""
+    return connect_sync(settings, decode_responses=True)
+
+
+def replay_services(
+    args: argparse.Namespace, where: target.Target, token: str | None
+) -> replay.Summary:
+    api = args.api
+    if api is None and where.up is not None:
+        api = where.up.api
+        print(f"txflow replay: through the ingest of that txflow up, {api}", file=sys.stderr)
+    return replay.replay_services(
+        args.file,
+        sys.stdout,
+        where.settings,
+        api,
+        args.workers,
+        token=token,
+        redis_known=where.known if args.api is None else "REDIS_URL" in os.environ,
+        encoding=args.encoding,
+    )
+
+
+def replayed(args: argparse.Namespace, summary: replay.Summary) -> int:
+    print(summary.line(), file=sys.stderr)
+    return SKIPPED if summary.skipped and not args.allow_skipped else 0
+
+
+def load_command(args: argparse.Namespace, where: target.Target, token: str | None) -> int:
+    api = args.api or (where.up.api if where.up else "http://127.0.0.1:8000")
+    client = client_of(where.settings) if where.known else None  # else: said in its note
+    workload = (args.accounts, args.count, args.rate, args.batch, args.seed)
+    found = load.load(api, token, *workload, client)
+    print(status.as_json(found) if args.json else load.render(found))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        settings = Settings()
+    except ValidationError as e:
+        print(f"txflow: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    where = None
+    if args.command != "up" and getattr(args, "engine", "") != "memory":
+        where = target.resolve(settings, args.data_dir, fallback=FALLBACK.get(args.command))
+        if where.note and not (args.command == "replay" and args.api):  # needs no Redis
+            print(f"txflow: {where.note}", file=sys.stderr, flush=True)
+    url = where.redis_url if where else settings.redis_url
+    try:
+        return run(args, settings, where)
     except OSError as e:  # a file that cannot be read
         print(f"txflow: {e.strerror or e}: {getattr(e, 'filename', '') or ''}", file=sys.stderr)
         return 2
     except (redis.ConnectionError, redis.RedisClusterException) as e:
-        url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         print(f"txflow: cannot reach Redis at {url} ({e}); set REDIS_URL", file=sys.stderr)
+    except (ShardCountMismatch, LookupError) as e:  # what was looked for, and where
+        print(f"txflow: {e} (at {url})", file=sys.stderr)
     except (httpx.HTTPError, ApiError) as e:
         print(f"txflow: {e}", file=sys.stderr)
-    except (TxflowError, NoRedisServer, LookupError, RuntimeError) as e:
+    except (TxflowError, NoRedisServer, RuntimeError) as e:
         print(f"txflow: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130

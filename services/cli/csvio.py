@@ -6,6 +6,7 @@ reason the line is skipped), the writer prints accounts in the one format.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 from collections.abc import Iterable, Iterator
@@ -34,30 +35,103 @@ class BadRow:
     reason: str
 
 
-def source_tag(data: IO[bytes] | None) -> str:
+def source_tag(data: IO[bytes] | None, encoding: str = "utf-8-sig") -> str:
     """A short digest naming an input, so generated ids are stable across replays.
 
     A file is named by its content (replaying the same file twice changes
     nothing); standard input, which can be read only once, by a constant.
+    The same pass checks that the file decodes, so that a file in another
+    encoding is refused before any of its rows is replayed.
     """
     if data is None:
         return "stdin"
     digest = hashlib.blake2b(digest_size=5)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 1
     for chunk in iter(lambda: data.read(1 << 20), b""):
         digest.update(chunk)
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as e:  # e.object: the chunk after a partial character
+            raise undecodable(lines + e.object.count(b"\n", 0, e.start), encoding, e) from None
+        lines += chunk.count(b"\n")
     return digest.hexdigest()
 
 
-def read_rows(lines: Iterable[str], tag: str) -> Iterator[Row | BadRow]:
-    """Parse ``type, client, tx, amount`` rows lazily, one result per non-blank row.
+def decode_lines(raw: Iterable[bytes], encoding: str) -> Iterator[str]:
+    """The lines of a byte stream read once (standard input), decoded line by line.
+
+    Raises ``InvalidInput`` naming the first line that does not decode; the
+    lines before it were already yielded.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    for line, data in enumerate(raw, 1):
+        try:
+            yield decoder.decode(data)
+        except UnicodeDecodeError as e:
+            raise undecodable(line, encoding, e, "the rows before it were replayed") from None
+
+
+def undecodable(
+    line: int, encoding: str, error: UnicodeDecodeError, done: str = "nothing was replayed"
+) -> InvalidInput:
+    byte = error.object[error.start : error.start + 1].hex()
+    return InvalidInput(
+        f"line {line} is not {encoding} (byte 0x{byte}): {done}; "
+        "give its encoding with --encoding (e.g. --encoding latin-1)"
+    )
+
+
+class _Unterminated(Exception):
+    """A quote left open at the end of a line (no field of this format spans lines)."""
+
+
+class _OneLinePerRow:
+    """Feeds ``csv.reader`` one line per row: an open quote must not swallow the next rows."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = iter(lines)
+        self.row_done = True
+        self.line = 0
+
+    def __iter__(self) -> _OneLinePerRow:
+        return self
+
+    def __next__(self) -> str:
+        if not self.row_done:  # the reader asks for a second line for one row
+            self.row_done = True
+            raise _Unterminated
+        self.row_done = False
+        text = next(self.lines)
+        self.line += 1
+        return text
+
+
+def read_rows(
+    lines: Iterable[str], tag: str, encoding: str = "utf-8-sig"
+) -> Iterator[Row | BadRow]:
+    """Parse ``type, client, tx, amount`` rows lazily, one result per non-blank line.
 
     A dispute, resolve or chargeback names its deposit in ``tx``; its own id is
-    ``L<line>.<tag>``, which no numeric id of the file can collide with.
+    ``L<line>.<tag>``, which no numeric id of the file can collide with. A line
+    the CSV reader refuses (an open quote, a field over 128 KiB) is a ``BadRow``.
     """
-    reader = csv.reader(lines, skipinitialspace=True)
+    feed = _OneLinePerRow(lines)
+    reader = csv.reader(feed, skipinitialspace=True)
     seen_first = False
-    for fields in reader:
-        line = reader.line_num
+    while True:
+        try:
+            fields: list[str] | str = next(reader)
+        except StopIteration:
+            return
+        except _Unterminated:
+            fields = "a quote is not closed on its line"
+        except csv.Error as e:  # a field over csv.field_size_limit(), a NUL byte, ...
+            fields = str(e)
+        feed.row_done = True
+        if isinstance(fields, str):
+            yield BadRow(feed.line, fields)
+            continue
         cells = [f.strip() for f in fields]
         if not any(cells):
             continue
@@ -65,7 +139,7 @@ def read_rows(lines: Iterable[str], tag: str) -> Iterator[Row | BadRow]:
             seen_first = True
             if tuple(c.lower() for c in cells) in (HEADER, HEADER[:3]):
                 continue
-        yield _parse(cells, line, tag)
+        yield _parse(cells, feed.line, tag)
 
 
 def _parse(cells: list[str], line: int, tag: str) -> Row | BadRow:

@@ -70,7 +70,7 @@ def replay(client: SyncClient, dlq_id: str) -> str:
     try:
         tx = Tx.decode(data or b"")
     except InvalidInput as e:
-        raise InvalidInput(f"dead letter {dlq_id} cannot be replayed: {e}") from None
+        raise InvalidInput(f"dead letter {dlq_id} cannot be replayed: undecodable: {e}") from None
     inbox = ShardKeys(shard_of(tx.account_id, shard_count(client))).inbox
     pipe = client.pipeline(transaction=True)
     pipe.xadd(inbox, {"d": str(data)})

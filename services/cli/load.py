@@ -9,22 +9,28 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
-
 from services.cli import workload
-from services.cli.poster import Poster
+from services.cli.poster import Poster, api_client
 from shared import keys
 from shared.outcomes import unpack
-from shared.store import SyncClient
+from shared.store import UNAVAILABLE, SyncClient
 
 
-def load(api: str, accounts: int, count: int, rate: float, batch: int, seed: int,
-         client: SyncClient | None) -> dict[str, Any]:  # fmt: skip
+def load(
+    api: str,
+    token: str | None,
+    accounts: int,
+    count: int,
+    rate: float,
+    batch: int,
+    seed: int,
+    client: SyncClient | None,
+) -> dict[str, Any]:
     """Post ``count`` transactions (at ``rate`` tx/s, 0 = as fast as possible)."""
     start_ms = int(time.time() * 1000)
     started = time.monotonic()
     txs = itertools.islice(workload.generate(accounts, seed, prefix=f"load{seed}"), count)
-    with httpx.Client(base_url=api, timeout=60) as http:
+    with api_client(api, token) as http:
         poster = Poster(http, batch=batch)
         with progress(count) as advance:
             for n, tx in enumerate(txs, 1):
@@ -42,7 +48,13 @@ def load(api: str, accounts: int, count: int, rate: float, batch: int, seed: int
         "applied_per_s": round(count / applied),
     }
     if client is not None:
-        summary.update(outcomes(client, start_ms))
+        try:
+            summary.update(outcomes(client, start_ms))
+        except UNAVAILABLE as e:
+            print(
+                f"txflow load: cannot read Redis ({e}): latency and outcomes are left out",
+                file=sys.stderr,
+            )
     return summary
 
 
@@ -105,7 +117,9 @@ def render(summary: dict[str, Any]) -> str:
     ]
     if "latency_ms" in summary:
         lat = summary["latency_ms"]
-        lines.append(f"  latency accepted → applied  p50 {lat['p50']:.0f} ms  "
-                     f"p95 {lat['p95']:.0f} ms  p99 {lat['p99']:.0f} ms")  # fmt: skip
+        lines.append(
+            f"  latency accepted → applied  p50 {lat['p50']:.0f} ms  "
+            f"p95 {lat['p95']:.0f} ms  p99 {lat['p99']:.0f} ms"
+        )
         lines += [f"  {name:<34} {n:>8}" for name, n in summary["outcomes"].items()]
     return "\n".join(lines)

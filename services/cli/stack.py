@@ -10,9 +10,7 @@ then Redis.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,20 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from services.cli.lifeline import die_with_parent
 from services.cli.probe import wait_until_up
 from services.cli.redis_process import RedisProcess
 from shared.errors import ConfigError
-from shared.settings import Settings
 
 Sink = Callable[[str, str], None]  # (process name, line)
+TAIL_LINES = 15  # of a failed child's log, shown when the stack does not start
 
 
-def _die_with_parent() -> None:
-    # Linux: a child gets SIGTERM if txflow itself is killed, so none is left behind.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+class StackFailed(RuntimeError):
+    """Raised when the stack did not become ready; says why, with the end of the logs."""
 
 
 @dataclass
@@ -46,6 +41,7 @@ class LocalStack:
     redis_url: str | None = None
     data_dir: Path = Path(".txflow")
     shards: int | None = None
+    cluster: bool = False  # TXFLOW_REDIS_CLUSTER: redis_url is a node of a cluster
     sink: Sink | None = None  # None: children's output goes to data_dir/logs
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     lost: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -57,16 +53,46 @@ class LocalStack:
 
     def start(self, timeout: float = 60) -> LocalStack:
         if self.redis_url is None:
-            if Settings().redis_cluster:
+            if self.cluster:
                 raise ConfigError("TXFLOW_REDIS_CLUSTER=1 needs REDIS_URL (a node of the cluster)")
             self.redis = RedisProcess(self.data_dir / "redis", persistence="everysec").start()
             self.redis_url = self.redis.url
         self._spawn("ingest", "services.ingest", "--host", self.host, "--port", str(self.port))
         for n in range(1, self.workers + 1):
             self._spawn(f"worker-{n}", "services.worker")
-        # Ready, not just alive: Redis answers and the deployment is set up.
-        wait_until_up(f"{self.api}/readyz", watch=self.children, timeout=timeout, every=0.1)
+        # Ready, not just alive: Redis answers and the deployment is set up; and
+        # answered by our ingest, not by another one on the same port.
+        ingest = self.children["ingest"].pid
+        try:
+            wait_until_up(
+                f"{self.api}/readyz", watch=self.children, timeout=timeout, every=0.1, pid=ingest
+            )
+        except RuntimeError as e:
+            failed = StackFailed(f"{e}{self._tails()}")
+            self.stop()  # what did start: `with` runs no __exit__ when __enter__ raises
+            raise failed from None
         return self
+
+    def _tails(self) -> str:
+        """The end of the log of each child that exited (of ingest if none did).
+
+        Only for logs written to files: a sink has shown every line already.
+        The files may be in a temporary directory about to be removed.
+        """
+        if self.sink is not None:
+            return ""
+        exited = [n for n, p in self.children.items() if p.poll() is not None] or ["ingest"]
+        tails = []
+        for name in exited:
+            lines = (self.data_dir / "logs" / f"{name}.log").read_text(errors="replace")
+            tail = "\n".join(f"  {line}" for line in lines.splitlines()[-TAIL_LINES:])
+            tails.append(f"\n--- the end of {name}'s log ---\n{tail}")
+        return "".join(tails)
+
+    def pids(self) -> dict[str, int]:
+        """Every running child's pid by name, Redis first when it is ours."""
+        found = {"redis": self.redis.proc.pid} if self.redis and self.redis.proc else {}
+        return found | {name: proc.pid for name, proc in self.children.items()}
 
     def _env(self) -> dict[str, str]:
         env = {**os.environ, "REDIS_URL": str(self.redis_url), "PYTHONUNBUFFERED": "1"}
@@ -90,7 +116,7 @@ class LocalStack:
     def _popen(self, argv: list[str], out: IO[bytes] | int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             argv, env=self._env(), stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
         )  # fmt: skip
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:

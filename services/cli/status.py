@@ -83,25 +83,43 @@ def as_json(snap: dict[str, Any]) -> str:
 
 
 def render(snap: dict[str, Any]) -> Any:
-    from rich.console import Group
+    """The snapshot as one compact table: 16 shards fit an 80x24 terminal.
+
+    The node column appears only when shards live on several nodes (a
+    cluster); on one Redis its address is in the title.
+    """
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="shards")
-    for column in ("shard", "node", "owner", "epoch", "lag", "pending", "oldest pending", "dlq"):
-        table.add_column(column, justify="left" if column in ("node", "owner") else "right")
-    table.columns[1].overflow = "fold"  # host:port is useless cut short: wrap it instead
-    for r in snap["shards"]:
+    rows = snap["shards"]
+    nodes = sorted({r["node"] for r in rows})
+    where = f"on {nodes[0]}" if len(nodes) == 1 else f"on {len(nodes)} nodes"
+    live = ", ".join(f"{w['id']} {w['expires_in_ms'] / 1000:.1f}s" for w in snap["workers"])
+    table = Table(
+        title=f"{len(rows)} shards {where}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        caption=f"live workers (heartbeat expires in): {live or '[red]none[/]'}",
+        caption_justify="left",
+    )
+    columns = ["shard", "node", "owner", "epoch", "lag", "pending", "oldest", "dlq"]
+    if len(nodes) == 1:
+        columns.remove("node")
+    for column in columns:
+        left = column in ("node", "owner")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
+    for r in rows:
         age = "-" if r["oldest_pending_ms"] is None else f"{r['oldest_pending_ms'] / 1000:.1f}s"
         lag = "?" if r["lag"] is None else str(r["lag"])
         owner = r["owner"] or "[red]none[/]"
-        table.add_row(str(r["shard"]), r["node"], owner, str(r["epoch"]), lag,
-                      str(r["pending"]), age, str(r["dlq"]))  # fmt: skip
-    workers = Table(title="live workers")
-    workers.add_column("worker")
-    workers.add_column("heartbeat expires in", justify="right")
-    for w in snap["workers"]:
-        workers.add_row(w["id"], f"{w['expires_in_ms'] / 1000:.1f}s")
-    return Group(table, workers)
+        cells = [str(r["shard"]), r["node"], owner, str(r["epoch"]), lag, str(r["pending"])]
+        cells += [age, str(r["dlq"])]
+        if len(nodes) == 1:
+            del cells[1]
+        table.add_row(*cells)
+    return table
 
 
 def status(client: SyncClient, *, json: bool, watch: float | None) -> int:

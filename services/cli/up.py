@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from services.cli import datadir
 from services.cli.stack import LocalStack
 from services.ingest.auth import describe
 from shared.settings import Settings
@@ -33,50 +34,65 @@ class Printer:
             print(f"{prefix} {line}", flush=True)
 
 
-def up(workers: int, host: str, port: int, data_dir: Path) -> int:
+def up(
+    settings: Settings, redis_url: str | None, workers: int, host: str, port: int, data_dir: Path
+) -> int:
+    """Run the stack until Ctrl-C, SIGTERM or SIGHUP (a closed terminal); 1 if ingest dies.
+
+    ``redis_url``: the Redis to use (``REDIS_URL``), else its own in ``data_dir``.
+    """
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    redis_url = os.environ.get("REDIS_URL")
-    stack = LocalStack(workers, host, port, redis_url, data_dir, sink=Printer(sys.stdout.isatty()))
-    try:
-        stack.start()
-        print(banner(stack), flush=True)
-        while not stop.wait(0.5):
-            for name, status in stack.exited():
-                if name == "ingest":
-                    print(
-                        f"txflow up: ingest exited with status {status}; stopping", file=sys.stderr
-                    )
-                    return 1
-                # A worker that dies is what txflow is built for: the others take
-                # its shards within one lease TTL. It is not restarted, so you can watch.
-                print(
-                    f"txflow up: {name} exited ({status}); the others take over its shards",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        print("txflow up: stopping (ingest, then workers, then Redis)", flush=True)
-        return 0
-    finally:
-        stack.stop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
+    with datadir.claim(data_dir):
+        printer = Printer(sys.stdout.isatty())
+        stack = LocalStack(
+            workers, host, port, redis_url, data_dir, cluster=settings.redis_cluster, sink=printer
+        )
+        try:
+            stack.start()
+            assert stack.redis_url is not None
+            datadir.record(data_dir, datadir.Running(os.getpid(), stack.redis_url, stack.api))
+            print(banner(stack, settings), flush=True)
+            return watch(stack, stop)
+        finally:
+            stack.stop()
 
 
-def banner(stack: LocalStack) -> str:
+def watch(stack: LocalStack, stop: threading.Event) -> int:
+    while not stop.wait(0.5):
+        for name, status in stack.exited():
+            if name == "ingest":
+                print(f"txflow up: ingest exited with status {status}; stopping", file=sys.stderr)
+                return 1
+            # A worker that dies is what txflow is built for: the others take
+            # its shards within one lease TTL. It is not restarted, so you can watch.
+            print(
+                f"txflow up: {name} exited ({status}); the others take over its shards",
+                file=sys.stderr,
+                flush=True,
+            )
+    print("txflow up: stopping (ingest, then workers, then Redis)", flush=True)
+    return 0
+
+
+def banner(stack: LocalStack, settings: Settings) -> str:
     where = "its own Redis" if stack.redis is not None else "REDIS_URL"
-    return "\n".join(
-        [
-            f"txflow is up: ingest + {stack.workers} workers on {where} ({stack.redis_url})",
-            f"  API      {stack.api}/v1/transactions",
-            f"  docs     {stack.api}/docs",
-            f"  metrics  {stack.api}/metrics",
-            f"  status   txflow status   (REDIS_URL={stack.redis_url})",
-            f"  {describe(Settings().api_token)}",
-            f"  data     {stack.data_dir.resolve()}" if stack.redis is not None else "",
-            "Ctrl-C stops everything.",
-        ]
-    )
+    pids = "  ".join(f"{name} {pid}" for name, pid in stack.pids().items())
+    lines = [
+        f"txflow is up: ingest + {stack.workers} workers on {where} ({stack.redis_url})",
+        f"  API      {stack.api}/v1/transactions",
+        f"  docs     {stack.api}/docs (Swagger UI), {stack.api}/openapi.json",
+        f"  console  {stack.api}/console",
+        f"  metrics  {stack.api}/metrics",
+        f"  status   txflow status (here; elsewhere REDIS_URL={stack.redis_url})",
+        f"  pids     {pids}",
+        f"  {describe(settings.api_token)}",
+    ]
+    if stack.redis is not None:
+        lines.append(f"  data     {stack.data_dir.resolve()}")
+    return "\n".join([*lines, "Ctrl-C stops everything."])

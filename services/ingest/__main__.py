@@ -19,16 +19,22 @@ import uvicorn
 from pydantic import ValidationError
 
 from services.ingest.app import create_app
+from services.ingest.limits import connection_cap, descriptor_limit
 from services.ingest.preflight import prepare
+from services.ingest.protocol import protocol_class
 from shared.errors import ConfigError, StoreUnavailable
 from shared.settings import Settings
+
+log = logging.getLogger("txflow.ingest")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m services.ingest", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning"], help="(default info)"
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.add_argument(
         "--redis-wait", type=float, default=30.0, metavar="S",
@@ -45,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _stop_is_success():
         try:
             settings = Settings()
+            cap = connection_cap(settings.max_connections, descriptor_limit())
+            protocol = protocol_class(settings, cap)
             asyncio.run(prepare(settings, wait_s=args.redis_wait))
         except (ValidationError, ConfigError) as e:
             print(f"txflow ingest: {_one_line(e)}", file=sys.stderr)
@@ -56,10 +64,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # finish the requests in flight, run the lifespan's exit (flush the appender).
         # X-Forwarded-For only from the proxies named: uvicorn's own default trusts
         # it from 127.0.0.1, where any local client could name any address.
+        # The protocol is uvicorn's httptools one with the limits uvicorn lacks;
+        # no WebSocket: the service serves none, and an upgrade would take the
+        # connection out of the protocol's accounting.
+        log.info(
+            "client limits: %s, keep-alive %d s", protocol.gate.describe(), settings.keep_alive_s
+        )
         uvicorn.run(
             create_app(settings), host=args.host, port=args.port, loop="uvloop",
-            http="httptools", lifespan="on", log_level=args.log_level,
-            access_log=args.access_log, proxy_headers=bool(settings.forwarded_allow_ips),
+            http=protocol, ws="none", timeout_keep_alive=settings.keep_alive_s,
+            lifespan="on", log_level=args.log_level, access_log=args.access_log,
+            proxy_headers=bool(settings.forwarded_allow_ips),
             forwarded_allow_ips=settings.forwarded_allow_ips or None,
         )  # fmt: skip
     return 0

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.console import web as console
-from services.ingest import docs, problems, routes
+from services.ingest import auth, docs, problems, routes
 from services.ingest.fastpath import FastPath
 from services.ingest.metrics import Metrics, RequestMetrics
 from services.ingest.runtime import running
@@ -50,4 +50,5 @@ def create_app(settings: Settings) -> FastPath:
     routes.install(app, settings)
     console.install(app, settings)
     docs.install(app)
+    auth.document(app)
     return FastPath(app, settings, metrics)

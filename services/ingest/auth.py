@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, params
+from fastapi import Depends, FastAPI, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.ingest import problems
@@ -66,3 +66,23 @@ def guards(token: str | None) -> list[params.Depends]:
     """Dependencies for a router: none without a token, else a ``TokenGuard``."""
     found = guard(token)
     return [] if found is None else [Depends(found)]
+
+
+def document(app: FastAPI) -> None:
+    """Declare the bearer scheme in ``app``'s OpenAPI even when no token is configured.
+
+    FastAPI lists a scheme only when a route depends on it, which the ``/v1``
+    routes do only with a token; a reader of ``/docs`` should learn how to
+    authenticate either way. The operations require it only with a token.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # cached by FastAPI: the same dict each time, so setdefault
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes.setdefault(
+            "HTTPBearer", _bearer.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

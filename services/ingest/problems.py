@@ -121,6 +121,32 @@ def store_unavailable(exc: Exception) -> Problem:
     return unavailable("Redis is unavailable; retry with the same ids")
 
 
+def head_too_large(limit: int) -> Problem:
+    """431: the request line and headers together exceed ``limit`` bytes."""
+    detail = f"the request line and headers are larger than {limit} bytes"
+    return Problem(431, detail, headers={"Connection": "close"})
+
+
+def request_timeout(part: str, seconds: float) -> Problem:
+    """408: the request's ``part`` (its headers, its body) did not arrive in time."""
+    return Problem(408, f"the request {part} did not arrive within {seconds:g} s")
+
+
+def connections_full(cap: int) -> Problem:
+    """503: every one of the ``cap`` connections holds a request being answered."""
+    detail = f"the service is answering as many connections as it takes ({cap}); retry later"
+    return Problem(503, detail, headers={"Retry-After": "1"})
+
+
+def wire(problem: Problem) -> bytes:
+    """``problem`` as a whole HTTP/1.1 response, ``Connection: close``, for writing to a socket
+    outside any request (``protocol``: a refusal before or instead of the app)."""
+    response = problem.response()
+    lines = [b"HTTP/1.1 %d %s" % (problem.status, HTTPStatus(problem.status).phrase.encode())]
+    lines += [b"%s: %s" % header for header in response.raw_headers if header[0] != b"connection"]
+    return b"\r\n".join([*lines, b"connection: close", b"", response.body])
+
+
 def unauthorized() -> Problem:
     headers = {"WWW-Authenticate": "Bearer"}
     return Problem(

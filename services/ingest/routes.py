@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 import orjson
@@ -98,11 +99,15 @@ async def healthz() -> Response:
 
 async def readyz(runtime: RuntimeDep) -> Response:
     """Ready: Redis answers within the deadline and takes writes, and ``txflow:meta``
-    agrees with this service's shard count. Never a Redis call longer than the deadline."""
+    agrees with this service's shard count. Never a Redis call longer than the deadline.
+
+    Says which process answers, so that whoever started it knows it is not
+    another ingest on the same port.
+    """
     reason = await runtime.unready()
     if reason is not None:
         raise problems.unavailable(reason)
-    return _json({"status": "ready"})
+    return _json({"status": "ready", "pid": os.getpid()})
 
 
 async def metrics(request: Request) -> Response:
@@ -153,6 +158,6 @@ def _probes(app: FastAPI) -> None:
     """Health, readiness and metrics: never behind the token."""
     app.add_api_route("/healthz", healthz, response_model=schemas.Status)
     app.add_api_route(
-        "/readyz", readyz, response_model=schemas.Status, responses=schemas.problems(503)
+        "/readyz", readyz, response_model=schemas.Ready, responses=schemas.problems(503)
     )
     app.add_api_route("/metrics", metrics, include_in_schema=False)

@@ -64,6 +64,10 @@ class Status(BaseModel):
     status: str
 
 
+class Ready(Status):
+    pid: int  # the answering process: txflow up checks it is the ingest it started
+
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status"],

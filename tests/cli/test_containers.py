@@ -20,6 +20,7 @@ import redis
 import yaml
 
 from services.cli.redis_process import RedisProcess, free_port
+from shared.settings import Settings
 from tests.stack import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,17 +35,42 @@ def compose() -> dict[str, object]:
 
 def test_compose_has_redis_with_aof_ingest_and_a_scalable_worker(compose: dict) -> None:  # type: ignore[type-arg]
     services = compose["services"]
-    assert set(services) == {"redis", "ingest", "worker"}
+    assert set(services) == {"redis", "ingest", "proxy", "worker"}
     assert "--appendonly" in services["redis"]["command"]
     assert "everysec" in services["redis"]["command"]
     assert "redis-data" in compose["volumes"]
-    for name in ("redis", "ingest", "worker"):
+    for name in ("redis", "ingest", "proxy", "worker"):
         assert services[name]["healthcheck"]["test"], f"{name} has no health check"
     assert services["ingest"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "ports" not in services["worker"] and "container_name" not in services["worker"]
-    for name in ("redis", "ingest", "worker"):  # a worker exits 1 when Redis is not up yet
+    for name in ("redis", "ingest", "proxy", "worker"):  # a worker exits 1 without Redis
         assert services[name]["restart"] == "unless-stopped", f"{name} is not restarted"
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.cluster.yml"])
+def test_ingest_scales_behind_one_port(name: str) -> None:
+    services = yaml.safe_load((ROOT / name).read_text())["services"]
+    # --scale ingest=K: nothing that two replicas could not both have
+    assert "ports" not in services["ingest"] and "container_name" not in services["ingest"]
+    proxy = services["proxy"]
+    assert proxy["ports"] == ["8000:8000"]
+    assert proxy["depends_on"]["ingest"]["condition"] == "service_healthy"
+    source, target, mode = proxy["volumes"][0].split(":")
+    assert target == "/etc/nginx/conf.d/default.conf" and mode == "ro"
+    conf = (ROOT / source).read_text()
+    directives = [line.split("#")[0].strip() for line in conf.splitlines()]
+    # resolved again on expiry through Docker's DNS, so replicas come and go
+    assert "resolver 127.0.0.11 valid=5s ipv6=off;" in directives
+    assert "set $ingest http://ingest:8000;" in directives and "proxy_pass $ingest;" in directives
+    assert "listen 8000;" in directives
+    # each client is told apart by its own address, which it cannot forge
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in directives
+    assert services["ingest"]["environment"]["TXFLOW_FORWARDED_ALLOW_IPS"] == "*"
+    # a batch of the default TXFLOW_MAX_BODY_BYTES (4 MiB) reaches ingest
+    (limit,) = [d for d in directives if d.startswith("client_max_body_size")]
+    assert int(limit.split()[1].rstrip("m;")) * 2**20 > Settings().max_body_bytes
+    assert conf.count("{") == conf.count("}")
 
 
 def test_every_module_the_containers_run_exists(compose: dict) -> None:  # type: ignore[type-arg]
@@ -133,7 +159,7 @@ def test_cluster_compose_has_three_aof_always_nodes_a_one_shot_create_and_cluste
     compose: dict,  # type: ignore[type-arg]
 ) -> None:
     services = cluster_compose["services"]
-    assert set(services) == {*NODES, "cluster-create", "ingest", "worker"}
+    assert set(services) == {*NODES, "cluster-create", "ingest", "proxy", "worker"}
     for node in NODES:
         command = services[node]["command"]
         assert command[command.index("--cluster-enabled") + 1] == "yes"

@@ -94,3 +94,16 @@ def test_the_schema_lists_every_operation(redis_url: str) -> None:
     finally:
         shutdown_lifespans()
     assert listed == set(OPERATIONS)
+
+
+@pytest.mark.parametrize("token", [None, "s3cret"])
+def test_the_schema_declares_the_bearer_scheme_with_or_without_a_token(token: str | None) -> None:
+    # The document only: no lifespan runs, no Redis is reached.
+    app = create_app(make_settings("redis://127.0.0.1:1/0", api_token=token)).fastapi
+    document = app.openapi()
+    scheme = document["components"]["securitySchemes"]["HTTPBearer"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    # Required by the operations only when the deployment has a token.
+    required = document["paths"]["/v1/shards"]["get"].get("security")
+    assert required == ([{"HTTPBearer": []}] if token else None)
+    assert "security" not in document["paths"]["/healthz"]["get"]

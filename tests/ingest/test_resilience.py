@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -49,7 +50,7 @@ async def test_redis_down_is_503_and_ingest_recovers_when_it_returns(
 
 
 async def test_readyz_is_503_when_meta_disagrees_with_the_shard_count(api: Api) -> None:
-    assert (await api.http.get("/readyz")).json() == {"status": "ready"}
+    assert (await api.http.get("/readyz")).json() == {"status": "ready", "pid": os.getpid()}
 
     await api.redis.hset(keys.META, "shards", 8)
     doc = assert_problem(await api.http.get("/readyz"), 503)

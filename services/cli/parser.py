@@ -1,0 +1,101 @@
+"""The ``txflow`` command line: every command, option and its help."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from services.cli.replay import DEFAULT_ENCODING
+
+DESCRIPTION = "txflow — ordered, exactly-once transaction processing on Redis Streams."
+TOKEN_HELP = "the ingest's bearer token (default: TXFLOW_API_TOKEN)"
+SKIPPED = 3  # replay's exit status when it skipped malformed rows (see --allow-skipped)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="txflow", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Commands that find a running `txflow up` through its data directory.
+    finds = argparse.ArgumentParser(add_help=False)
+    finds.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".txflow"),
+        help="where a running txflow up records its Redis and ingest, used when "
+        "REDIS_URL is not set (default ./.txflow)",
+    )
+
+    u = commands.add_parser("up", help="start Redis, ingest and workers in the foreground")
+    u.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    u.add_argument("--host", default="127.0.0.1", help="ingest address (default 127.0.0.1)")
+    u.add_argument("--port", type=int, default=8000, help="ingest port (default 8000)")
+    u.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".txflow"),
+        help="its lock and record, and where its own Redis (redis-server, else the "
+        "embedded one) keeps its AOF and log (default ./.txflow)",
+    )
+
+    rp = commands.add_parser(
+        "replay", parents=[finds], help="replay a CSV of transactions, print the accounts"
+    )
+    rp.add_argument("file", help="CSV of type,client,tx,amount ('-' for stdin)")
+    rp.add_argument(
+        "--engine",
+        choices=["services", "memory"],
+        default="services",
+        help="services: through ingest and workers (default); "
+        "memory: the ledger core in this process, no Redis",
+    )
+    rp.add_argument("--api", help="an ingest already running (with its workers)")
+    rp.add_argument("--token", help=TOKEN_HELP)
+    rp.add_argument("--workers", type=int, default=2, help="workers to start, when it starts some")
+    rp.add_argument(
+        "--encoding",
+        default=DEFAULT_ENCODING,
+        help="the file's text encoding (default UTF-8; e.g. latin-1)",
+    )
+    rp.add_argument(
+        "--allow-skipped",
+        action="store_true",
+        help=f"exit 0 when malformed rows were skipped (default: exit {SKIPPED})",
+    )
+
+    st = commands.add_parser(
+        "status", parents=[finds], help="shards, owners, lag, pending, dead letters"
+    )
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=1.0,
+        metavar="S",
+        help="refresh every S seconds (default 1) until Ctrl-C",
+    )
+
+    ld = commands.add_parser(
+        "load", parents=[finds], help="post a generated workload and summarise it"
+    )
+    ld.add_argument(
+        "--api", help="the ingest to load (default: txflow up's, else http://127.0.0.1:8000)"
+    )
+    ld.add_argument("--token", help=TOKEN_HELP)
+    ld.add_argument(
+        "--accounts", type=int, default=1000, help="accounts to spread it over (default 1000)"
+    )
+    ld.add_argument("--count", type=int, default=20_000, help="transactions to post")
+    ld.add_argument("--rate", type=float, default=0, help="tx/s (default: as fast as possible)")
+    ld.add_argument("--batch", type=int, default=200, help="transactions per POST")
+    ld.add_argument("--seed", type=int, default=int(time.time()), help="workload seed")
+    ld.add_argument("--json", action="store_true", help="machine-readable summary")
+
+    dq = commands.add_parser("dlq", parents=[finds], help="dead letters: list, show, replay")
+    dq_commands = dq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    dq_commands.add_parser("list", help="every dead letter with its reason")
+    for action in ("show", "replay"):
+        a = dq_commands.add_parser(action, help=f"{action} one dead letter")
+        a.add_argument("id", help="the dead letter's id (from 'txflow dlq list')")
+    return parser

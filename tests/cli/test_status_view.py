@@ -1,0 +1,49 @@
+"""``txflow status``'s table, rendered as a terminal would show it (no Redis needed)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from services.cli.status import render
+
+
+def snapshot(shards: int, nodes: list[str]) -> dict[str, Any]:
+    owners = ["devbox-1234567-ab12", "devbox-1234568-cd34"]
+    rows = [
+        {
+            "shard": s,
+            "node": nodes[s % len(nodes)],
+            "owner": owners[s % 2],
+            "epoch": 12,
+            "ckpt": "1764520000000-0",
+            "lag": 100_000,
+            "pending": 500,
+            "oldest_pending_ms": 12_345,
+            "dlq": 3,
+        }
+        for s in range(shards)
+    ]
+    workers = [{"id": w, "expires_in_ms": 9_800} for w in owners]
+    return {"shards": rows, "workers": workers}
+
+
+def on_screen(snap: dict[str, Any], width: int = 80) -> list[str]:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(render(snap))
+    return console.export_text().rstrip("\n").split("\n")
+
+
+@pytest.mark.parametrize(
+    "nodes", [["127.0.0.1:45678"], ["10.0.0.1:7000", "10.0.0.2:7001", "10.0.0.3:7002"]]
+)
+def test_sixteen_shards_fit_an_80_by_24_terminal(nodes: list[str]) -> None:
+    lines = on_screen(snapshot(16, nodes))
+    assert max(len(line) for line in lines) <= 80
+    assert len(lines) <= 23  # and the cursor's line: --watch redraws within 24
+    text = "\n".join(lines)
+    for needed in ("devbox-1234567-ab12", "devbox-1234568-cd34", *nodes, "12.3s"):
+        assert needed in text  # whole, not cut or folded
