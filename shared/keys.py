@@ -18,7 +18,19 @@ PROBE = f"{PREFIX}:probe"
 class ShardKeys:
     """The keys of one shard. Cheap to build; build one per shard and keep it."""
 
-    __slots__ = ("ckpt", "committed", "dlq", "epoch", "inbox", "lease", "outbox", "shard", "tag")
+    __slots__ = (
+        "ckpt",
+        "committed",
+        "control",
+        "dlq",
+        "epoch",
+        "inbox",
+        "lease",
+        "outbox",
+        "parked",
+        "shard",
+        "tag",
+    )
 
     def __init__(self, shard: int) -> None:
         self.shard = shard
@@ -32,12 +44,22 @@ class ShardKeys:
         # How many entries of ``inbox`` are committed (every entry up to ckpt): the
         # shard's backlog is the stream's entries-added minus this (ingest's lag).
         self.committed = f"{self.tag}:committed"
+        self.parked = f"{self.tag}:parked"  # hash: parked account → why and since when
+        self.control = f"{self.tag}:ctl"  # stream: operator requests to the owner
 
     def account(self, account_id: str) -> str:
         return f"{self.tag}:acct:{account_id}"
 
     def tx(self, account_id: str, tx_id: str) -> str:
         return f"{self.tag}:tx:{account_id}:{tx_id}"
+
+    def held(self, account_id: str) -> str:
+        """List: the entries of a parked account set aside, oldest first."""
+        return f"{self.tag}:park:{account_id}"
+
+    def control_result(self, request_id: str) -> str:
+        """String, expiring: the result of the operator request ``request_id``."""
+        return f"{self.tag}:ctl:{request_id}"
 
     def __repr__(self) -> str:
         return f"ShardKeys({self.shard})"

@@ -46,12 +46,13 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
     DEAD = "dead"
+    PARKED = "parked"  # set aside behind an entry of its account that could not be applied
 
 
 # A member read from its enum class costs ~0.3 µs in Python 3.11, a module
 # global ~0.02 µs: code run once per transaction uses these names.
 DEPOSIT, WITHDRAWAL, DISPUTE, RESOLVE, CHARGEBACK = TxType
-APPLIED, REJECTED, DUPLICATE, DEAD = Outcome
+APPLIED, REJECTED, DUPLICATE, DEAD, PARKED = Outcome
 
 
 class Reason(StrEnum):

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     out_maxlen: int = Field(default=1_000_000, ge=1000)
     in_retention_ms: int = Field(default=0, ge=0)
     backoff_max_s: float = Field(default=5.0, gt=0)
+    # parked accounts: how long the result of an operator request is kept
+    control_result_ttl_s: int = Field(default=3600, ge=1)
 
     @property
     def client_lag_limit(self) -> int:

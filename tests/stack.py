@@ -50,10 +50,13 @@ class Stack:
     api: str = ""
     settings: dict[str, str] = field(default_factory=dict)
     """More ``TXFLOW_*`` variables for every process."""
+    poison: Path | None = None  # workers run under the test hook tests.poison, read from here
 
     def env(self) -> dict[str, str]:
+        poison = {} if self.poison is None else {"TXFLOW_TEST_POISON": str(self.poison)}
         return {
             **os.environ,
+            **poison,
             "REDIS_URL": self.redis_url,
             "TXFLOW_REDIS_CLUSTER": "1" if self.cluster else "0",
             "TXFLOW_SHARDS": str(self.shards),
@@ -83,9 +86,8 @@ class Stack:
 
     def start_worker(self, worker_id: str, redis_url: str | None = None) -> subprocess.Popen[bytes]:
         """A worker; ``redis_url`` lets it reach Redis another way (through a proxy)."""
-        return self.spawn(
-            worker_id, "-m", "services.worker", "--id", worker_id, redis_url=redis_url
-        )
+        module = "services.worker" if self.poison is None else "tests.poison"
+        return self.spawn(worker_id, "-m", module, "--id", worker_id, redis_url=redis_url)
 
     def signal(self, name: str, sig: signal.Signals) -> None:
         self.procs[name].send_signal(sig)
@@ -97,6 +99,14 @@ class Stack:
         """A client of this stack's Redis, of the type its services use."""
         settings = Settings(redis_url=self.redis_url, redis_cluster=self.cluster)  # type: ignore[call-arg]
         return connect_sync(settings, **options)
+
+    def heartbeats(self, worker: str) -> bool:
+        """Whether ``worker`` is in ``txflow:workers`` (it runs its loop, signals handled)."""
+        client = self.client()
+        try:
+            return client.zscore(keys.WORKERS, worker) is not None
+        finally:
+            client.close()
 
     def owners(self) -> dict[int, str | None]:
         client = self.client(decode_responses=True)

@@ -10,7 +10,7 @@ import httpx
 import redis
 from pydantic import ValidationError
 
-from services.cli import dlq, load, replay, status, target, up
+from services.cli import dlq, load, parked, replay, status, target, up
 from services.cli.parser import SKIPPED, build_parser
 from services.cli.poster import ApiError
 from services.cli.redis_process import NoRedisServer
@@ -40,15 +40,33 @@ def run(args: argparse.Namespace, settings: Settings, where: target.Target | Non
     if args.command == "load":
         return load_command(args, where, token)
     client = client_of(where.settings)
-    if args.command == "status":
-        return status.status(client, json=args.json, watch=args.watch)
-    if args.dlq_command == "list":
-        dlq.show_table(dlq.letters(client))
-    elif args.dlq_command == "show":
-        print(status.as_json(dlq.find(client, args.id)))
-    else:
-        print(f"replayed {args.id} as {dlq.replay(client, args.id)}")
-    return 0
+    try:
+        if args.command == "status":
+            return status.status(client, json=args.json, watch=args.watch)
+        if args.command == "parked":
+            return run_parked(client, args)
+        if args.dlq_command == "list":
+            dlq.show_table(dlq.letters(client))
+        elif args.dlq_command == "show":
+            print(status.as_json(dlq.find(client, args.id)))
+        else:
+            print(f"replayed {args.id} as {dlq.replay(client, args.id)}")
+        return 0
+    finally:
+        client.close()
+
+
+def run_parked(client: SyncClient, args: argparse.Namespace) -> int:
+    if args.parked_command == "list":
+        parked.show_table(parked.accounts(client))
+        return 0
+    if args.parked_command == "show":
+        print(status.as_json(parked.show(client, args.account)))
+        return 0
+    note = getattr(args, "note", "")
+    found = parked.resolve(client, args.parked_command, args.account, note, args.timeout)
+    print(parked.describe(found))
+    return 0 if found["status"] == "released" else 1
 
 
 def client_of(settings: Settings) -> SyncClient:

@@ -2,7 +2,8 @@
 
 A replay appends the original entry to its shard's stream again (a new
 stream ID, the same idempotency key): a dead letter never reserved its id, so
-the replay is applied once, and replaying it twice gives a ``duplicate``.
+the replay is decided once, afresh (its new outcome and reason), and replaying
+it twice gives a ``duplicate``.
 
 The console (``services.console``) lists and replays dead letters through these
 same functions.
@@ -64,19 +65,32 @@ def find(client: SyncClient, dlq_id: str) -> dict[str, Any]:
 
 
 def replay(client: SyncClient, dlq_id: str) -> str:
-    """Append the dead letter's entry to its shard again; return the new stream ID."""
+    """Append the dead letter's entry to its shard again; return the new stream ID.
+
+    Its ``dead`` record goes in the same transaction (watched: a record that a
+    later transaction with the same id replaced stays): until the replay is
+    decided, the transaction reads as not processed, then as its new outcome,
+    with no field of the dead record left.
+    """
     found = find(client, dlq_id)
     data: str | None = found.get("d")
     try:
         tx = Tx.decode(data or b"")
     except InvalidInput as e:
         raise InvalidInput(f"dead letter {dlq_id} cannot be replayed: undecodable: {e}") from None
-    inbox = ShardKeys(shard_of(tx.account_id, shard_count(client))).inbox
-    pipe = client.pipeline(transaction=True)
-    pipe.xadd(inbox, {"d": str(data)})
-    pipe.xdel(ShardKeys(found["shard"]).dlq, dlq_id)
-    new_id, _ = pipe.execute()
-    return str(new_id)
+    k = ShardKeys(shard_of(tx.account_id, shard_count(client)))
+    record = k.tx(tx.account_id, tx.tx_id)
+
+    def put_back(pipe: Any) -> None:
+        dead = pipe.hget(record, "outcome") == "dead"
+        pipe.multi()
+        pipe.xadd(k.inbox, {"d": str(data)})
+        pipe.xdel(ShardKeys(found["shard"]).dlq, dlq_id)
+        if dead:
+            pipe.delete(record)
+
+    replies: Any = client.transaction(put_back, record)
+    return str(replies[0])
 
 
 def show_table(found: list[dict[str, Any]]) -> None:

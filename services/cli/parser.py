@@ -98,4 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
     for action in ("show", "replay"):
         a = dq_commands.add_parser(action, help=f"{action} one dead letter")
         a.add_argument("id", help="the dead letter's id (from 'txflow dlq list')")
+
+    pk = commands.add_parser(
+        "parked", parents=[finds], help="parked accounts: list, show, retry, skip"
+    )
+    pk_commands = pk.add_subparsers(dest="parked_command", required=True, metavar="ACTION")
+    pk_commands.add_parser("list", help="parked accounts: why, since when, entries held")
+    show = pk_commands.add_parser("show", help="a parked account and its held entries")
+    show.add_argument("account", help="the parked account")
+    retry = pk_commands.add_parser(
+        "retry", help="apply the held entries in order (once the cause is fixed)"
+    )
+    skip = pk_commands.add_parser(
+        "skip", help="dead-letter the first held entry with a note, then retry the rest"
+    )
+    skip.add_argument("--note", required=True, help="why (kept with the dead letter)")
+    for a in (retry, skip):
+        a.add_argument("account", help="the parked account")
+        a.add_argument(
+            "--timeout",
+            type=float,
+            default=30.0,
+            metavar="S",
+            help="how long to wait for the shard's owner to answer (default 30)",
+        )
     return parser

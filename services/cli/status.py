@@ -1,4 +1,5 @@
-"""``txflow status``: shards, their node, owners, lag, pending, dead letters, live workers.
+"""``txflow status``: shards, their node, owners, lag, pending, dead letters, parked
+accounts and the entries they hold, live workers.
 
 A shard's node is the server holding its keys: on a Redis Cluster, the primary
 of its hash tag's slot; on one Redis, that server.
@@ -38,10 +39,17 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
         pipe.xinfo_stream(k.inbox)
         pipe.get(k.committed)
         pipe.xlen(k.inbox)
+        pipe.hkeys(k.parked)
     replies = pipe.execute()
+    parked = [(k, str(a)) for i, k in enumerate(shards) for a in replies[10 * i + 9]]
+    held: dict[int, int] = {}
+    for (k, _), n in zip(parked, _held_counts(client, parked), strict=True):
+        held[k.shard] = held.get(k.shard, 0) + n
     rows = []
     for i, k in enumerate(shards):
-        owner, epoch, ckpt, groups, oldest, dlq, info, committed, size = replies[9 * i : 9 * i + 9]
+        owner, epoch, ckpt, groups, oldest, dlq, info, committed, size, accounts = replies[
+            10 * i : 10 * i + 10
+        ]
         group: dict[str, Any] = next((g for g in groups if g["name"] == keys.GROUP), {})
         lag = backlog(info, committed)
         rows.append(
@@ -55,6 +63,8 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
                 "pending": group.get("pending", 0),
                 "oldest_pending_ms": oldest[0]["time_since_delivered"] if oldest else None,
                 "dlq": dlq,
+                "parked": len(accounts),
+                "held": held.get(k.shard, 0),
                 # the shard's counts of entries appended and committed ever (None
                 # before the first commit counted them): the console's rates
                 "appended": info.get("entries-added"),
@@ -73,6 +83,12 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
     return {"shards": rows, "workers": workers}
 
 
+def _held_counts(client: SyncClient, accounts: list[tuple[keys.ShardKeys, str]]) -> list[int]:
+    from services.cli.parked import held_counts  # (parked needs shard_count from here)
+
+    return held_counts(client, accounts)
+
+
 def _live(client: SyncClient) -> list[tuple[str, float]]:
     found: Any = client.zrange(keys.WORKERS, 0, -1, withscores=True)
     return [(str(w), float(s)) for w, s in found]
@@ -89,20 +105,20 @@ def render(snap: dict[str, Any]) -> Any:
     cluster); on one Redis its address is in the title.
     """
     from rich import box
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     rows = snap["shards"]
     nodes = sorted({r["node"] for r in rows})
     where = f"on {nodes[0]}" if len(nodes) == 1 else f"on {len(nodes)} nodes"
-    live = ", ".join(f"{w['id']} {w['expires_in_ms'] / 1000:.1f}s" for w in snap["workers"])
+    live = ", ".join(f"{w['id']} ({w['expires_in_ms'] / 1000:.1f}s)" for w in snap["workers"])
     table = Table(
         title=f"{len(rows)} shards {where}",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         collapse_padding=True,
-        caption=f"live workers (heartbeat expires in): {live or '[red]none[/]'}",
-        caption_justify="left",
     )
     columns = ["shard", "node", "owner", "epoch", "lag", "pending", "oldest", "dlq"]
     if len(nodes) == 1:
@@ -119,7 +135,20 @@ def render(snap: dict[str, Any]) -> Any:
         if len(nodes) == 1:
             del cells[1]
         table.add_row(*cells)
-    return table
+    # Under the table, not its caption: a caption wraps at the table's width.
+    footer = f"{_parked(rows)}live workers (heartbeat expires in): {live or '[red]none[/]'}"
+    return Group(table, Text.from_markup(footer))
+
+
+def _parked(rows: list[dict[str, Any]]) -> str:
+    """One line on parked accounts when there are any (in the caption: the table stays
+    80 columns wide); the details are in ``--json`` and ``txflow parked list``."""
+    shards = [r for r in rows if r.get("parked")]
+    if not shards:
+        return ""
+    accounts, held = sum(r["parked"] for r in shards), sum(r.get("held", 0) for r in shards)
+    where = ", ".join(str(r["shard"]) for r in shards)
+    return f"[red]parked: {accounts} accounts, {held} entries held (shards {where})[/]\n"
 
 
 def status(client: SyncClient, *, json: bool, watch: float | None) -> int:

@@ -1,7 +1,7 @@
 """What the console shows, read from Redis in one go.
 
 Blocking, through the same functions as the CLI (``txflow status``, ``txflow
-dlq``): the console runs ``Board.read`` in a thread. Each read is also a
+dlq``, ``txflow parked``): the console runs ``Board.read`` in a thread. Each read is also a
 sample of the history: the counters of ``status.snapshot`` and the outcomes
 committed since the read before (the first few commits of each shard's
 ``:out`` since then, never more than ``TXFLOW_CONSOLE_LATENCY_COMMITS`` in all).
@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from services.cli import dlq, status
+from services.cli import dlq, parked, status
 from services.console.history import History, Sample
 from shared.keys import shard_keys
 from shared.outcomes import unpack
@@ -65,7 +65,7 @@ class Board:
         return {
             **snap,
             "dead_letters": dlq.letters(client, self._rows),
-            "parked": [],
+            "parked": parked.accounts(client)[: self._rows],
             "history": {"interval_ms": self._interval_ms, "points": list(self.history.points)},
         }
 

@@ -26,6 +26,8 @@ class ShardStatus(_Doc):
     pending: int
     oldest_pending_ms: int | None
     dlq: int
+    parked: int  # accounts
+    held: int  # entries the parked accounts hold
     appended: int | None
     committed: int | None
     commit_rate: float | None  # committed entries per second (None until two samples)
@@ -75,10 +77,23 @@ class Status(_Doc):
     shards: list[ShardStatus]
     workers: list[WorkerStatus]
     dead_letters: list[DeadLetter]  # the oldest, at most TXFLOW_CONSOLE_ROWS
-    parked: list[ParkedAccount]
+    parked: list[ParkedAccount]  # at most TXFLOW_CONSOLE_ROWS
     history: History
 
 
 class Replayed(_Doc):
     id: str  # the dead letter's
     stream_id: str  # the entry's new id in its shard's :in
+
+
+class Resolved(_Doc):
+    """What a retry or skip did: the owner's result (``txflow parked retry|skip``)."""
+
+    status: str  # released, parked (still), not_parked, stale, invalid; queued (no answer yet)
+    message: str  # the CLI's line saying it
+    account: str | None = None
+    outcomes: dict[str, int] | None = None  # of the held entries decided
+    held: int | None = None  # entries still held
+    skipped: str | None = None  # the entry dead-lettered by a skip
+    reason: str | None = None  # why it is still parked
+    detail: str | None = None

@@ -21,19 +21,21 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.staticfiles import StaticFiles
 
-from services.cli import dlq
+from services.cli import dlq, parked
 from services.console import schemas
 from services.console.board import Board
 from services.ingest import auth, problems
 from services.ingest.schemas import problems as documented
 from shared.errors import InvalidInput, ShardCountMismatch
+from shared.model import ID_PATTERN as ACCOUNT_ID
+from shared.parking import Op
 from shared.settings import Settings
 from shared.store import SyncClient, close_sync, connect_sync
-from shared.streams import ID_PATTERN
+from shared.streams import ID_PATTERN as STREAM_ID
 
 T = TypeVar("T")
 
@@ -109,11 +111,16 @@ def console_of(request: Request) -> Console:
 
 
 ConsoleDep = Annotated[Console, Depends(console_of)]
-DlqId = Annotated[str, PathParam(pattern=ID_PATTERN, max_length=41)]
+DlqId = Annotated[str, PathParam(pattern=STREAM_ID, max_length=41)]
+AccountId = Annotated[str, PathParam(pattern=ACCOUNT_ID, min_length=1, max_length=64)]
+# A query parameter, not a body: FastAPI answers a body it cannot parse 400, not 422.
+Note = Annotated[
+    str, Query(min_length=1, max_length=500, description="why: kept with the dead letter")
+]
 
 
-def _json(doc: Any) -> Response:
-    return Response(orjson.dumps(doc), media_type="application/json")
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(doc), status, media_type="application/json")
 
 
 async def get_status(console: ConsoleDep) -> Response:
@@ -130,6 +137,30 @@ async def replay_dead_letter(dlq_id: DlqId, console: ConsoleDep) -> Response:
     except InvalidInput as e:
         raise problems.Problem(422, str(e), type=problems.VALIDATION) from None
     return _json({"id": dlq_id, "stream_id": stream_id})
+
+
+async def retry_parked(account: AccountId, console: ConsoleDep) -> Response:
+    """Apply a parked account's held entries in order (``txflow parked retry``)."""
+    return await _resolve(console, "retry", account, "")
+
+
+async def skip_parked(account: AccountId, note: Note, console: ConsoleDep) -> Response:
+    """Dead-letter a parked account's first held entry with a note, then retry the rest
+    (``txflow parked skip``)."""
+    return await _resolve(console, "skip", account, note)
+
+
+async def _resolve(console: Console, op: Op, account: str, note: str) -> Response:
+    """200 with what the shard's owner did, or 202 while it has not answered (the
+    request stays queued: the owner, or the next one, carries it out)."""
+    timeout = console.settings.console_action_timeout_s
+    try:
+        found = await console.act(lambda c: parked.resolve(c, op, account, note, timeout))
+    except LookupError as e:
+        raise problems.not_found(str(e)) from None
+    except RuntimeError as e:
+        return _json({"status": "queued", "account": account, "message": str(e)}, 202)
+    return _json({**found, "message": parked.describe(found)})
 
 
 async def _read_only() -> None:
@@ -162,5 +193,17 @@ def install(app: FastAPI, settings: Settings) -> None:
         dependencies=actions,
         responses=read | documented(403, 404, 422),
     )
+    queued: dict[int | str, dict[str, Any]] = {
+        202: {"model": schemas.Resolved, "description": "Not carried out yet: queued"}
+    }
+    for op, route in (("retry", retry_parked), ("skip", skip_parked)):
+        app.add_api_route(
+            f"/v1/parked/{{account}}/{op}",
+            route,
+            methods=["POST"],
+            response_model=schemas.Resolved,
+            dependencies=actions,
+            responses=read | documented(403, 404, 422) | queued,
+        )
     app.add_exception_handler(ShardCountMismatch, _no_deployment)
     app.mount("/console", StaticFiles(directory=STATIC, html=True), name="console")

@@ -1,4 +1,5 @@
-"""Reading what the worker wrote: an account's state, a transaction's record, progress.
+"""Reading what the worker wrote: an account's state, a transaction's record, progress,
+parked accounts.
 
 Each read is answered within ``deadline_s``, else ``StoreUnavailable`` (503).
 """
@@ -52,3 +53,24 @@ async def shards(client: Client, count: int, *, deadline_s: float) -> dict[str, 
             for i, k in enumerate(every)
         ]
     }
+
+
+async def parking(client: Client, count: int, *, deadline_s: float) -> list[tuple[int, int]]:
+    """Each shard's parked accounts and the entries they hold (two pipelines)."""
+    every = keys.shard_keys(count)
+    async with translated(deadline_s):
+        async with client.pipeline(transaction=False) as pipe:
+            for k in every:
+                pipe.hkeys(k.parked)
+            found = await pipe.execute()
+        parked = [(k, a) for k, accounts in zip(every, found, strict=True) for a in accounts]
+        lengths: list[int] = []
+        if parked:
+            async with client.pipeline(transaction=False) as pipe:
+                for k, account in parked:
+                    pipe.llen(k.held(account))
+                lengths = await pipe.execute()
+    held = [0] * count
+    for (k, _), n in zip(parked, lengths, strict=True):
+        held[k.shard] += int(n)
+    return [(len(accounts), held[k.shard]) for k, accounts in zip(every, found, strict=True)]

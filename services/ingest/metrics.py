@@ -50,6 +50,12 @@ class Metrics:
             "Entries queued or in a pipeline to Redis (at most TXFLOW_MAX_INFLIGHT)",
             registry=r,
         )
+        self.parked = Gauge(
+            "txflow_parked_accounts", "Accounts parked behind an entry", ["shard"], registry=r
+        )
+        self.held = Gauge(
+            "txflow_held_entries", "Entries held by parked accounts", ["shard"], registry=r
+        )
         self._answers: dict[tuple[str, str, int], Counter] = {}
 
     def count_request(self, route: str, method: str, status: int) -> None:
@@ -79,6 +85,12 @@ class Metrics:
     def observe_lags(self, lags: Sequence[int]) -> None:
         for shard, lag in enumerate(lags):
             self.lag.labels(str(shard)).set(lag)
+
+    def observe_parking(self, shards: Sequence[tuple[int, int]]) -> None:
+        """Each shard's (parked accounts, held entries), read when the metrics are scraped."""
+        for shard, (accounts, held) in enumerate(shards):
+            self.parked.labels(str(shard)).set(accounts)
+            self.held.labels(str(shard)).set(held)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from typing import Annotated, Any
 
 import orjson
@@ -12,6 +13,7 @@ from services.ingest import auth, body, lookup, media, problems, schemas
 from services.ingest.fairness import client_of
 from services.ingest.metrics import CONTENT_TYPE, Metrics
 from services.ingest.runtime import Runtime
+from shared.errors import StoreUnavailable
 from shared.model import ID_PATTERN
 from shared.settings import Settings
 
@@ -111,7 +113,15 @@ async def readyz(runtime: RuntimeDep) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus text. Parked accounts are read now (cheap, and only when scraped);
+    with Redis down, their last values are shown."""
     registry: Metrics = request.app.state.metrics
+    runtime = runtime_of(request)
+    with suppress(StoreUnavailable):
+        shards, deadline_s = runtime.settings.shards, runtime.deadline_s
+        registry.observe_parking(
+            await lookup.parking(runtime.client, shards, deadline_s=deadline_s)
+        )
     return Response(registry.render(), media_type=CONTENT_TYPE)
 
 

@@ -33,6 +33,7 @@ class TxState(StrEnum):
     RESOLVED = "resolved"
     CHARGED_BACK = "charged_back"
     DEAD = "dead"
+    PARKED = "parked"
 
 
 class TxRecord(NamedTuple):
@@ -54,7 +55,13 @@ _STATE_OF = {
     Outcome.APPLIED: TxState.APPLIED,
     Outcome.REJECTED: TxState.REJECTED,
     Outcome.DEAD: TxState.DEAD,
+    Outcome.PARKED: TxState.PARKED,
 }
+
+# A dead-lettered or parked transaction was never decided: its record does not
+# reserve its id (the entry, replayed or retried, is processed as new) and a
+# dispute cannot refer to it.
+UNDECIDED = frozenset({Outcome.DEAD, Outcome.PARKED})
 
 
 def record_of(tx: Tx, outcome: Outcome, reason: Reason | str | None = None) -> TxRecord:

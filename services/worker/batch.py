@@ -6,19 +6,22 @@ carries the changes to install in the cache once the commit succeeded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
 
 from services.worker import hashes
-from services.worker.accounts import Account, TxRecord, record_of
+from services.worker.accounts import UNDECIDED, Account, TxRecord, record_of
 from services.worker.cache import AccountCache
 from services.worker.hashes import record_fields
 from services.worker.ledger import decide
+from services.worker.parking import Parking
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys
 from shared.model import Outcome, Tx
+from shared.parking import Parked, held_entry
 
 
 class Entry(NamedTuple):
@@ -44,6 +47,15 @@ class Plan:
     accounts: dict[str, Account] = field(default_factory=dict)
     records: dict[str, dict[str, TxRecord]] = field(default_factory=dict)  # by account
     last_tx: dict[str, str] = field(default_factory=dict)
+    fresh: list[str] = field(default_factory=list)  # keys rewritten whole: deleted first
+    parking: Parking | None = None
+    from_inbox: bool = True  # false: entries of a held list (a retry), not :in's next ones
+
+    @property
+    def parks(self) -> Parking:
+        if self.parking is None:
+            self.parking = Parking()
+        return self.parking
 
     def write(self, key: str, fields: list[str]) -> None:
         target = self.hashes.get(key)
@@ -54,6 +66,12 @@ class Plan:
             merged.update(zip(fields[::2], fields[1::2], strict=True))
             self.hashes[key] = [item for pair in merged.items() for item in pair]
 
+    def rewrite(self, key: str, fields: list[str]) -> None:
+        """Replace the hash at ``key`` whole: no field of what was there stays."""
+        self.hashes[key] = fields
+        if key not in self.fresh:
+            self.fresh.append(key)
+
     def remember(self, account_id: str, tx_id: str, record: TxRecord) -> None:
         changed = self.records.get(account_id)
         if changed is None:
@@ -61,9 +79,11 @@ class Plan:
         else:
             changed[tx_id] = record
 
-    def install(self, cache: AccountCache) -> None:
-        """Make the committed changes visible in the cache."""
+    def install(self, cache: AccountCache, parked: dict[str, Parked]) -> None:
+        """Make the committed changes visible in the cache and the shard's parked accounts."""
         cache.install(self.accounts, self.records)
+        if self.parking is not None:
+            self.parking.install(parked)
 
 
 def entries_of(rows: list[Any]) -> list[Entry]:
@@ -118,13 +138,20 @@ _NONE: dict[str, TxRecord] = {}  # read-only: "no records here"
 
 
 class Planner:
-    """Builds a plan over the cache plus an overlay of this batch's changes."""
+    """Builds a plan over the cache plus an overlay of this batch's changes.
 
-    __slots__ = ("cache", "keys", "plan")
+    ``parked``: the shard's parked accounts; their entries are held, not decided
+    (an account parked by this plan joins them).
+    """
 
-    def __init__(self, keys: ShardKeys, cache: AccountCache) -> None:
+    __slots__ = ("cache", "keys", "parked", "plan")
+
+    def __init__(
+        self, keys: ShardKeys, cache: AccountCache, parked: dict[str, Parked] | None = None
+    ) -> None:
         self.keys = keys
         self.cache = cache
+        self.parked = dict(parked) if parked else {}
         self.plan = Plan()
 
     def finish(self) -> Plan:
@@ -164,7 +191,10 @@ class Planner:
         plan.last_tx[account_id] = tx_id
         if record is not None:
             changed[tx_id] = record
-            plan.write(self.keys.tx(account_id, tx_id), record_fields(record, entry_id))
+            if own is None:
+                plan.write(self.keys.tx(account_id, tx_id), record_fields(record, entry_id))
+            else:  # a dead or parked record decided at last: none of its fields stay
+                plan.rewrite(self.keys.tx(account_id, tx_id), record_fields(record, entry_id))
         if new_ref is not None:
             assert ref_id is not None
             changed[ref_id] = new_ref
@@ -184,12 +214,35 @@ class Planner:
         if tx is None:
             return
         own = self.record(tx.account_id, tx.tx_id)
-        if own is None or own.outcome is Outcome.DEAD:
+        if own is None or own.outcome in UNDECIDED:
             record = record_of(tx, Outcome.DEAD, reason)
             plan.remember(tx.account_id, tx.tx_id, record)
             key = self.keys.tx(tx.account_id, tx.tx_id)
-            plan.write(key, hashes.record_fields(record, entry.id))
+            plan.rewrite(key, hashes.record_fields(record, entry.id))
         plan.outs.append(outcome_doc(entry.id, tx, Outcome.DEAD, reason))
+
+    def park(self, entry: Entry, tx: Tx, parked: Parked) -> None:
+        """Park the entry's account: hold this entry, and every later one of the account."""
+        self.parked[tx.account_id] = parked
+        self.plan.parks.parked[tx.account_id] = parked
+        self.hold(entry, tx)
+
+    def hold(self, entry: Entry, tx: Tx) -> None:
+        """Set the entry of a parked account aside, at the end of its held list.
+
+        It is acknowledged with the batch; its record says ``parked`` unless its
+        id holds a decided record already (a duplicate stays one: the retry
+        finds the record). Parked records never enter the cache: a decision
+        treats them as absent, and a retry reads them from Redis.
+        """
+        account_id = tx.account_id
+        reason = self.parked[account_id].reason
+        plan, parking = self.plan, self.plan.parks
+        plan.ids.append(entry.id)
+        parking.push(self.keys.held(account_id), held_entry(entry.id, entry.data))
+        record = record_of(tx, Outcome.PARKED, reason)
+        parking.records[self.keys.tx(account_id, tx.tx_id)] = record_fields(record, entry.id)
+        plan.outs.append(outcome_doc(entry.id, tx, Outcome.PARKED, reason))
 
 
 def outcome_doc(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> dict[str, Any]:
@@ -202,21 +255,16 @@ def outcome_doc(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> dict
             "r": reason, "at": tx.accepted_at}  # fmt: skip
 
 
-def missing_accounts(txs: list[Tx | InvalidInput], cache: AccountCache) -> list[str]:
-    """Accounts of this batch that must be loaded from Redis first."""
-    return cache.missing(tx.account_id for tx in txs if isinstance(tx, Tx))
-
-
-def missing_records(txs: list[Tx | InvalidInput], cache: AccountCache) -> list[tuple[str, str]]:
-    """(account, tx id) pairs whose records may exist in Redis but not in the cache."""
-    wanted: dict[tuple[str, str], None] = {}
-    for tx in txs:
-        if not isinstance(tx, Tx):
-            continue
-        cached = cache.peek(tx.account_id)
-        if cached is None or cached.complete:
-            continue
-        for tx_id in (tx.tx_id, tx.ref_tx_id):
-            if tx_id is not None and tx_id not in cached.records:
-                wanted[(tx.account_id, tx_id)] = None
-    return list(wanted)
+def first_entries(
+    entries: list[Entry], txs: list[Tx | InvalidInput], accounts: Mapping[str, str]
+) -> dict[str, str]:
+    """The id of the first entry of each of ``accounts`` in the batch → that account's value."""
+    found: dict[str, str] = {}
+    if not accounts:
+        return found
+    seen: set[str] = set()
+    for entry, tx in zip(entries, txs, strict=True):
+        if isinstance(tx, Tx) and tx.account_id in accounts and tx.account_id not in seen:
+            seen.add(tx.account_id)
+            found[entry.id] = accounts[tx.account_id]
+    return found

@@ -69,6 +69,12 @@ class AccountCache:
         self._accounts[account_id] = cached
         self._accounts.move_to_end(account_id)
 
+    def forget(self, account_id: str) -> None:
+        """Drop one account (its next use reads it from Redis again)."""
+        cached = self._accounts.pop(account_id, None)
+        if cached is not None:
+            self._records -= len(cached.records)
+
     def add_records(self, account_id: str, records: Mapping[str, TxRecord]) -> None:
         """Records of a cached account (ignored if it is not cached)."""
         cached = self._accounts.get(account_id)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from services.worker import accounts, validation
-from services.worker.accounts import Account, TxRecord
-from shared.model import APPLIED, DEAD, DUPLICATE, REJECTED, Outcome, Reason, Tx
+from services.worker.accounts import UNDECIDED, Account, TxRecord
+from shared.model import APPLIED, DUPLICATE, REJECTED, Outcome, Reason, Tx
 
 
 class Decision(NamedTuple):
@@ -37,11 +37,11 @@ _new = tuple.__new__  # see accounts._new
 def decide(account: Account | None, tx: Tx, own: TxRecord | None, ref: TxRecord | None) -> Decision:
     """Decide ``tx`` given its account, any earlier record under its own id, and its ref.
 
-    A dead-lettered record does not reserve its id: a replayed dead letter is
-    processed as if new.
+    A dead-lettered or parked record does not reserve its id: a replayed dead
+    letter, a retried parked entry, is processed as if new.
     """
     current = account if account is not None else _NEW_ACCOUNT
-    if own is not None and own.outcome is not DEAD:
+    if own is not None and own.outcome not in UNDECIDED:
         return _new(Decision, (DUPLICATE, None, current, None, None))
     reason = validation.check(current, tx, ref)
     if reason is None:

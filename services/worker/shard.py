@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 
-from services.worker import batch
+from services.worker import batch, commit, control, policy
 from services.worker.backlog import seed_committed
 from services.worker.batch import Entry, Plan, Planner, entries_of, entries_of_read
-from services.worker.cache import AccountCache, CachedAccount
-from services.worker.hashes import account_from, record_from
+from services.worker.cache import AccountCache
 from services.worker.leases import Lease
+from services.worker.loader import Loader
 from services.worker.scripts import Scripts, evalsha
 from shared import resp
 from shared.backoff import compute_backoff
@@ -28,6 +28,7 @@ from shared.errors import Fenced, Gap, InvalidInput
 from shared.keys import GROUP, ShardKeys
 from shared.model import Tx
 from shared.outage import Outage
+from shared.parking import Parked
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, Client
 from shared.streams import id_key, trim_floor
@@ -68,6 +69,7 @@ class ShardRunner:
         accounts = max(100, settings.cache_max_accounts // settings.shards)
         records = max(1000, settings.cache_max_records // settings.shards)
         self.cache = AccountCache(settings.cache_idle_s, accounts, max_records=records)
+        self.loader = Loader(client, scripts.load, self.keys, self.cache)
         # XREADGROUP replies are read raw by batch.entries_of_read (the hot path).
         client.set_response_callback("XREADGROUP", _raw)
         self.read_command = resp.pack(
@@ -75,6 +77,8 @@ class ShardRunner:
             "BLOCK", settings.block_ms, "STREAMS", self.keys.inbox, ">",
         )  # fmt: skip
         self.ckpt: str | None = None
+        self.parked: dict[str, Parked] = {}  # the shard's parked accounts (loaded by sync)
+        self.control_due = 0.0  # when operator requests must be looked for next (monotonic)
         self.claimed = False  # a claim of everything pending completed since the runner began
         self.stopping = asyncio.Event()
         self.processed = 0
@@ -125,13 +129,17 @@ class ShardRunner:
                 await asyncio.sleep(delay)
 
     async def step(self) -> bool:
-        """Read new entries and commit them; false when there was nothing to read."""
+        """Read new entries and commit them, and carry out operator requests (when idle,
+        and at least every ``block_ms`` under load); false when there was nothing to do."""
         entries = entries_of_read(await self.read())
-        if not entries:
+        if entries:
+            await self.process(entries, claimed=False)
+        else:
             self.cache.evict_idle()
-            return False
-        await self.process(entries, claimed=False)
-        return True
+        if entries and time.monotonic() < self.control_due:
+            return True
+        self.control_due = time.monotonic() + self.settings.block_ms / 1000
+        return await control.carry_out(self) or bool(entries)
 
     async def read(self) -> Any:
         """``XREADGROUP … COUNT batch BLOCK block_ms … >`` of this shard, raw."""
@@ -155,6 +163,7 @@ class ShardRunner:
         if claim:
             await self.claim_pending()
         await seed_committed(self.client, self.scripts, self.keys, self.worker_id, self.lease)
+        self.parked = await self.loader.parked()
         last = await self.last_delivered()
         self.ckpt = await self.get_ckpt()
         while last is not None and (self.ckpt is None or id_key(self.ckpt) < id_key(last)):
@@ -199,8 +208,10 @@ class ShardRunner:
 
     async def process(self, entries: list[Entry], *, claimed: bool) -> None:
         txs = batch.decode_all(entries)
-        await self.load(txs)
+        unreadable = await self.loader.load(txs, self.parked)
+        # Entries that park their account, and why: given up on, or state unreadable.
         doomed = await self.over_delivered(entries) if claimed else {}
+        doomed |= batch.first_entries(entries, txs, unreadable)
         while True:
             failed = self.plan(entries, txs, doomed)
             if isinstance(failed, Plan):
@@ -209,7 +220,7 @@ class ShardRunner:
             index, error = failed
             entry = entries[index]
             deliveries = await self.deliveries(entry.id)
-            if deliveries >= self.settings.max_deliveries:
+            if policy.exhausted(deliveries, self.settings.max_deliveries):
                 doomed[entry.id] = f"processing raised {deliveries} times: {error!r}"
                 continue
             prefix = self.plan(entries[:index], txs[:index], doomed)
@@ -220,12 +231,15 @@ class ShardRunner:
     def plan(
         self, entries: list[Entry], txs: list[Tx | InvalidInput], doomed: dict[str, str]
     ) -> Plan | tuple[int, Exception]:
-        planner = Planner(self.keys, self.cache)
+        planner = Planner(self.keys, self.cache, self.parked)
+        parked = planner.parked
         for index, (entry, tx) in enumerate(zip(entries, txs, strict=True)):
             if isinstance(tx, InvalidInput):
                 planner.add_dead(entry, None, f"undecodable: {tx}")
+            elif parked and tx.account_id in parked:
+                planner.hold(entry, tx)
             elif entry.id in doomed:
-                planner.add_dead(entry, tx, doomed[entry.id])
+                planner.park(entry, tx, Parked(doomed[entry.id], int(time.time() * 1000)))
             else:
                 try:
                     planner.add(entry, tx)
@@ -233,30 +247,8 @@ class ShardRunner:
                     return index, e
         return planner.finish()
 
-    async def load(self, txs: list[Tx | InvalidInput]) -> None:
-        """Fill the cache with what this batch needs from Redis: at most two round trips."""
-        accounts = batch.missing_accounts(txs, self.cache)
-        if accounts:
-            found = await self.hashes([self.keys.account(a) for a in accounts])
-            for account_id, h in zip(accounts, found, strict=True):
-                # An account Redis does not hold stays out of the cache: the plan takes
-                # an account it cannot find as new, and its commit caches it, complete.
-                if h:
-                    self.cache.put(account_id, CachedAccount(account_from(h), complete=False))
-        wanted = batch.missing_records(txs, self.cache)
-        if wanted:
-            found = await self.hashes([self.keys.tx(a, t) for a, t in wanted])
-            for (account_id, tx_id), h in zip(wanted, found, strict=True):
-                if h:
-                    self.cache.add_records(account_id, {tx_id: record_from(h)})
-
-    async def hashes(self, keys: list[str]) -> list[dict[str, str]]:
-        """HGETALL of each key, in one command (``lua/load.lua``)."""
-        replies = await evalsha(self.client, self.scripts.load, keys, ())
-        return [dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {} for flat in replies]
-
     async def over_delivered(self, entries: list[Entry]) -> dict[str, str]:
-        """Claimed entries delivered more than ``max_deliveries`` times: dead letters."""
+        """Claimed entries whose earlier deliveries all failed, too many times: given up on."""
         pending: list[dict[str, Any]] = await self.client.xpending_range(
             self.keys.inbox, GROUP, entries[0].id, entries[-1].id, len(entries)
         )
@@ -264,7 +256,8 @@ class ShardRunner:
         return {
             p["message_id"]: f"delivered {p['times_delivered']} times without a commit"
             for p in pending
-            if p["times_delivered"] > limit
+            # this claim counted a delivery of its own: the earlier ones failed
+            if policy.exhausted(p["times_delivered"] - 1, limit)
         }
 
     async def deliveries(self, entry_id: str) -> int:
@@ -277,27 +270,22 @@ class ShardRunner:
         if not self.lease.valid:
             raise Fenced("lease not renewed in time")
         keys, args = self.commit_args(plan)
-        reply = await evalsha(self.client, self.scripts.commit, keys, args)
-        status = reply[0]
-        if status == "fenced":
-            raise Fenced("lease or epoch moved on")
-        if status == "gap":
-            raise Gap(f"batch starts at {plan.ids[0]} but {reply[1] or 'nothing'} follows ckpt")
-        self.ckpt = plan.ids[-1]
-        plan.install(self.cache)
+        commit.check(await evalsha(self.client, self.scripts.commit, keys, args), plan)
+        plan.install(self.cache, self.parked)
         self.cache.evict_idle()
-        self.processed += len(plan.ids)
+        for account_id, info in plan.parking.parked.items() if plan.parking else ():
+            if info is not None:
+                log.warning("shard %d: account %s parked: %s", self.shard, account_id, info.reason)
+        if plan.from_inbox:
+            self.ckpt = plan.ids[-1]
+            self.processed += len(plan.ids)
 
     def commit_args(self, plan: Plan) -> tuple[list[str], list[Any]]:
-        k = self.keys
-        keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, k.committed, *plan.hashes]
-        last = plan.ids[-1]
-        args: list[Any] = [self.worker_id, self.lease.token, GROUP, plan.ids[0], last]
         # :out holds one entry per commit: capped at out_maxlen outcomes' worth of
         # entries of the recent average size, it keeps about out_maxlen outcomes.
         self.outs_per_commit += (len(plan.outs) - self.outs_per_commit) / 20
-        out_entries = max(1, int(self.settings.out_maxlen / max(1.0, self.outs_per_commit)))
-        args += [out_entries, trim_floor(last, self.settings.in_retention_ms)]
-        args += [",".join(plan.ids), orjson.dumps(list(plan.hashes.values()))]
-        args += [orjson.dumps(plan.outs) if plan.outs else "", b"\n".join(plan.dead)]
-        return keys, args
+        out_entries = policy.out_entries(self.settings.out_maxlen, self.outs_per_commit)
+        trim = trim_floor(plan.ids[-1], self.settings.in_retention_ms) if plan.from_inbox else ""
+        return commit.arguments(
+            self.keys, plan, self.worker_id, self.lease.token, out_entries, trim
+        )

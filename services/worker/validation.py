@@ -7,8 +7,8 @@ hold (``ledger.decide`` rejects it with ``balance_overflow`` otherwise).
 
 from __future__ import annotations
 
-from services.worker.accounts import Account, TxRecord, TxState
-from shared.model import DEAD, DEPOSIT, DISPUTE, WITHDRAWAL, Reason, Tx
+from services.worker.accounts import UNDECIDED, Account, TxRecord, TxState
+from shared.model import DEPOSIT, DISPUTE, WITHDRAWAL, Reason, Tx
 
 LOWEST, HIGHEST = -(2**63), 2**63 - 1
 """The balances a signed 64-bit integer of units holds (DESIGN §1)."""
@@ -33,13 +33,13 @@ def check(account: Account, tx: Tx, ref: TxRecord | None) -> Reason | None:
             return Reason.ACCOUNT_LOCKED
         return _disputable(ref)
     # resolve and chargeback act only on an open dispute, locked or not
-    if ref is None or ref.outcome is DEAD:
+    if ref is None or ref.outcome in UNDECIDED:
         return Reason.UNKNOWN_REF
     return None if ref.state is TxState.DISPUTED else Reason.NOT_DISPUTED
 
 
 def _disputable(ref: TxRecord | None) -> Reason | None:
-    if ref is None or ref.outcome is DEAD:
+    if ref is None or ref.outcome in UNDECIDED:
         return Reason.UNKNOWN_REF
     if ref.type is not DEPOSIT:
         return Reason.REF_NOT_DEPOSIT

@@ -47,3 +47,24 @@ def test_sixteen_shards_fit_an_80_by_24_terminal(nodes: list[str]) -> None:
     text = "\n".join(lines)
     for needed in ("devbox-1234567-ab12", "devbox-1234568-cd34", *nodes, "12.3s"):
         assert needed in text  # whole, not cut or folded
+
+
+def test_parked_accounts_are_one_line_under_the_table_and_it_still_fits() -> None:
+    snap = snapshot(16, ["10.0.0.1:7000", "10.0.0.2:7001", "10.0.0.3:7002"])
+    for row in snap["shards"]:
+        row["parked"], row["held"] = 0, 0
+    snap["shards"][3]["parked"], snap["shards"][3]["held"] = 2, 41
+    lines = on_screen(snap)
+    assert max(len(line) for line in lines) <= 80 and len(lines) <= 23
+    assert "parked: 2 accounts, 41 entries held (shards 3)" in "\n".join(lines)
+    snap["shards"][3]["parked"] = 0
+    assert "parked" not in "\n".join(on_screen(snap))  # nothing parked: not a word of it
+
+
+def test_live_workers_are_one_line_each_name_whole() -> None:
+    # The line used to be the table's caption, wrapped at the table's width
+    # (54 columns on one node): a worker's name and its heartbeat on two lines.
+    lines = on_screen(snapshot(16, ["127.0.0.1:45678"]))
+    assert max(len(line) for line in lines) <= 80 and len(lines) <= 23
+    for worker in ("devbox-1234567-ab12 (9.8s)", "devbox-1234568-cd34 (9.8s)"):
+        assert any(worker in line for line in lines), lines

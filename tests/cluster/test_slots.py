@@ -29,6 +29,7 @@ from services.worker.shard import ShardRunner
 from services.worker.worker import Worker
 from shared.keys import ShardKeys
 from shared.model import ID_PATTERN, Tx, TxType
+from shared.parking import Parked
 from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.store import connect
@@ -55,6 +56,7 @@ def test_every_key_of_a_shard_is_in_its_hash_tags_slot(
 ) -> None:
     k = ShardKeys(shard)
     keys = [k.inbox, k.outbox, k.dlq, k.lease, k.epoch, k.ckpt, k.account(account)]
+    keys += [k.parked, k.held(account), k.control, k.control_result("1-0")]
     assert slots([*keys, k.tx(account, tx_id)]) == {key_slot(str(shard).encode())}
 
 
@@ -64,14 +66,16 @@ def accounts_of(shard: int, count: int) -> list[str]:
 
 
 def a_big_plan(runner: ShardRunner, accounts: list[str]) -> Plan:
-    """Deposits, withdrawals, disputes and an undecodable entry: every kind of write."""
+    """Deposits, withdrawals, disputes, an undecodable entry, an account parked and
+    one held: every kind of write."""
+    runner.parked = {accounts[0]: Parked("parked before", 0)}
     txs: list[Tx] = []
     for a in accounts:
         txs += [Tx(a, "1", TxType.DEPOSIT, 500), Tx(a, "2", TxType.WITHDRAWAL, 100)]
         txs.append(Tx(a, "3", TxType.DISPUTE, None, "1"))
     entries = [Entry(f"1-{n}", tx.encode().decode()) for n, tx in enumerate(txs)]
     entries.append(Entry(f"1-{len(txs)}", "not json"))
-    plan = runner.plan(entries, decode_all(entries), {})
+    plan = runner.plan(entries, decode_all(entries), {entries[3].id: "poison"})
     assert isinstance(plan, Plan)
     return plan
 
@@ -82,10 +86,14 @@ def test_a_commit_of_many_accounts_names_keys_of_one_slot() -> None:
     settings = Settings(shards=SHARDS)
     lease = Lease(shard, 1, time.monotonic() + 60)
     runner = ShardRunner(client, Scripts.register(client), settings, "w", lease)
-    plan = a_big_plan(runner, accounts_of(shard, 300))
+    accounts = accounts_of(shard, 300)
+    plan = a_big_plan(runner, accounts)
     keys, _ = runner.commit_args(plan)
     assert len(keys) > 600  # 300 account hashes and 300+ tx records, besides the shard's own
     assert plan.dead, "the batch dead-letters an entry: :dlq is written too"
+    assert plan.parking and plan.parking.parked, "it parks an account and holds entries"
+    held = {ShardKeys(shard).held(a) for a in (accounts[0], accounts[1])}
+    assert {k for k in keys if ":park:" in k} == held  # parked before, parked now
     assert slots(keys) == {key_slot(ShardKeys(shard).inbox.encode())}
 
 

@@ -21,9 +21,11 @@ import redis
 
 from services.cli.probe import wait_until_up
 from services.cli.redis_process import RedisProcess, free_port
+from services.console.schemas import Resolved
 from shared.keys import ShardKeys
 from shared.model import Tx, TxType
 from shared.sharding import shard_of
+from tests import poison
 from tests.console.browser import launched, screenshot
 from tests.stack import Stack, wait_for, workload
 
@@ -35,6 +37,7 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 JSON = {"content-type": "application/json"}
 SHARDS = 4
 WORKERS = ("w1", "w2")
+SICK = ["sick-1", "sick-2"]  # accounts whose entries raise in the workers (on shards 1 and 3)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,11 @@ def stack(shared_redis: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
     redis.Redis.from_url(shared_redis.url).flushall()
     settings = {"TXFLOW_API_TOKEN": TOKEN, "TXFLOW_CONSOLE_SAMPLE_MS": "500"}
     logs = tmp_path_factory.mktemp("console-stack")
-    stack = Stack(shared_redis.url, logs, shards=SHARDS, settings=settings)
+    # The workers run under the test hook: every entry of the SICK accounts raises
+    # (from the start: the hook looks at its files every 0.1 s, but before any raise).
+    hook = logs / "poison"
+    poison.write(hook, "accounts", SICK)
+    stack = Stack(shared_redis.url, logs, shards=SHARDS, settings=settings, poison=hook)
     try:
         stack.start_ingest()
         for worker in WORKERS:
@@ -150,6 +157,60 @@ def applied(api: str, tx: Tx) -> bool:
     return r.status_code == 200 and r.json()["status"] == "applied"
 
 
+def test_parked_accounts_are_retried_and_skipped_through_their_buttons(
+    page: Page, stack: Stack
+) -> None:
+    assert stack.poison is not None
+    deposits = [Tx(a, f"d{n}", TxType.DEPOSIT, 100_000) for n in (1, 2, 3) for a in SICK]
+    body = orjson.dumps([t.to_wire() for t in deposits])
+    r = httpx.post(f"{stack.api}/v1/transactions/batch", content=body, headers=AUTH | JSON)
+    assert r.status_code == 202, r.text
+    held = '#parked tr[data-account="{}"] td:nth-child(3)'
+    wait_for(
+        lambda: (
+            rows(page, "parked", "account") == SICK
+            and all(page.inner_text(held.format(a)) == "3" for a in SICK)
+        ),
+        60,
+        "both accounts parked, each holding its three deposits",
+    )
+    assert "injected poison" in page.inner_text('#parked tr[data-account="sick-1"]')
+    screenshot(page, "4-parked")
+    poison.write(stack.poison, "accounts", [])  # the cause is fixed
+
+    retried = act(page, "sick-1", "Retry")
+    assert retried["status"] == "released" and retried["outcomes"] == {"applied": 3}
+    assert "released" in page.inner_text("#message")
+    wait_for(lambda: balance(stack.api, "sick-1") == "30.0000", 10, "three deposits applied")
+
+    page.once("dialog", lambda dialog: dialog.accept("a bad deposit"))
+    skipped = act(page, "sick-2", "Skip")
+    assert skipped["status"] == "released" and skipped["outcomes"] == {"dead": 1, "applied": 2}
+    wait_for(lambda: balance(stack.api, "sick-2") == "20.0000", 10, "the two others applied")
+    letter = page.locator('#dead-letters tr:has-text("sick-2")')
+    letter.wait_for(state="visible")
+    assert "a bad deposit" in letter.inner_text()
+    assert rows(page, "parked", "account") == []
+
+
+def act(page: Page, account: str, button: str) -> dict[str, Any]:
+    """Click the parked account's button; the action's answer (its shape checked)."""
+    with page.expect_response(f"**/v1/parked/{account}/*") as answer:
+        page.locator(f'#parked tr[data-account="{account}"]').get_by_role(
+            "button", name=button
+        ).click()
+    assert answer.value.status == 200
+    doc: dict[str, Any] = answer.value.json()
+    Resolved.model_validate(doc)
+    page.locator(f'#parked tr[data-account="{account}"]').wait_for(state="detached")
+    return doc
+
+
+def balance(api: str, account: str) -> str | None:
+    r = httpx.get(f"{api}/v1/accounts/{account}", headers=AUTH)
+    return r.json()["available"] if r.status_code == 200 else None
+
+
 def test_docs_render_offline(page: Page, stack: Stack) -> None:
     elsewhere: list[str] = []
 
@@ -178,7 +239,7 @@ def test_without_a_token_the_page_is_read_only(page: Page, stack: Stack) -> None
     assert open_page.is_hidden("#login")  # nothing to log in to
     assert "read-only" in open_page.inner_text("#mode")
     assert replay.is_disabled() and "TXFLOW_API_TOKEN" in (replay.get_attribute("title") or "")
-    screenshot(open_page, "4-read-only")
+    screenshot(open_page, "5-read-only")
     open_page.close()
 
 
@@ -206,4 +267,4 @@ def test_a_worker_killed_with_sigkill_is_gone_and_its_shards_move(page: Page, st
         20,
         "the page to show every shard owned by w2, and w1 gone",
     )
-    screenshot(page, "5-after-kill-9")
+    screenshot(page, "6-after-kill-9")

@@ -11,10 +11,11 @@ import redis
 
 from services.cli import status
 from services.cli.redis_process import RedisProcess
-from services.console.schemas import Status
+from services.console.schemas import Resolved, Status
 from shared import keys
 from shared.keys import ShardKeys
 from shared.model import Tx, TxType
+from shared.parking import Parked, Request
 from shared.sharding import shard_of
 from tests.ingest.conftest import (
     SHARDS,
@@ -131,6 +132,43 @@ async def test_a_redis_gone_is_a_503_then_the_status_comes_back(
         await api.redis.delete(keys.META)  # a Redis that holds no deployment
         doc = assert_problem(await eventually(lambda: answer(503)), 503)
         assert "txflow:meta" in doc["detail"]
+
+
+async def test_parked_actions_need_an_account_that_is_parked_and_a_note_to_skip(
+    redis_url: str,
+) -> None:
+    async with serve(make_settings(redis_url, api_token=TOKEN)) as api:
+        retry = await api.http.post("/v1/parked/alice/retry", headers=AUTH)
+        assert "not parked" in assert_problem(retry, 404)["detail"]
+        assert_problem(await api.http.post("/v1/parked/alice/skip", headers=AUTH), 422)
+        blank = await api.http.post("/v1/parked/alice/skip?note=", headers=AUTH)
+        assert_problem(blank, 422)
+        noted = await api.http.post("/v1/parked/alice/skip?note=why", headers=AUTH)
+        assert_problem(noted, 404)
+        assert_problem(await api.http.post("/v1/parked/alice/retry"), 401)
+    async with serve(make_settings(redis_url)) as api:
+        assert_problem(await api.http.post("/v1/parked/alice/retry"), 403)
+
+
+async def test_a_retry_no_owner_answers_in_time_stays_queued(redis_url: str) -> None:
+    settings = make_settings(redis_url, api_token=TOKEN, console_action_timeout_s=0.2)
+    async with serve(settings) as api:
+        k = ShardKeys(shard_of("alice", SHARDS))
+        await api.redis.hset(k.parked, "alice", Parked("a test", 1).encode())
+        (listed,) = (await read(api.http, AUTH))["parked"]
+        assert listed == {
+            "shard": k.shard,
+            "account": "alice",
+            "reason": "a test",
+            "since": 1,
+            "held": 0,
+        }
+        answer = await api.http.post("/v1/parked/alice/retry", headers=AUTH)
+        assert answer.status_code == 202, answer.text
+        Resolved.model_validate(answer.json())
+        assert answer.json()["status"] == "queued" and "stays queued" in answer.json()["message"]
+        ((_, request),) = await api.redis.xrange(k.control)
+        assert request == Request("retry", "alice").fields()  # for the owner to carry out
 
 
 async def dead_letter(api: Api, tx: Tx) -> str:

@@ -1,9 +1,14 @@
-"""Soak mode: ``python -m tests.faults --minutes 30 --seed S``.
+"""Soak mode: ``python -m tests.faults --minutes 30 --seed S [--poison N]``.
 
 Runs ingest and workers on a Redis with AOF ``always`` under continuous load,
 injects every kind of fault on a random schedule drawn from the seed (a
 failing seed replays the same schedule), then verifies everything the
 checker verifies and prints the figures for RELIABILITY.md.
+
+Poison too: the workers run under the test hook ``tests.poison``, and 1 in
+``--poison`` transactions raises in their decision path until the medic
+(``tests.faults.medic``) fixes it and retries its parked account, as an
+operator would. ``--poison 0``: none.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ import redis
 
 from services.cli import workload
 from services.cli.redis_process import RedisProcess
-from tests.faults.checker import History, LeaseSampler, decided, post_batch, verify
+from shared.model import Outcome
+from tests import poison
+from tests.faults.checker import History, LeaseSampler, decided, outcomes, post_batch, verify
+from tests.faults.medic import Medic
 from tests.faults.scenarios import KINDS, Faults
 from tests.stack import Stack, wait_for
 
@@ -49,10 +57,13 @@ class Stream(threading.Thread):
             self.error = e
 
 
-def soak(minutes: float, seed: int, workdir: Path) -> dict[str, object]:
+def soak(minutes: float, seed: int, workdir: Path, poison_rate: int) -> dict[str, object]:
     rng = random.Random(seed)
     server = RedisProcess(workdir / "redis", persistence="always").start()
-    stack = Stack(server.url, workdir / "logs")
+    hook = workdir / "poison"
+    poison.write(hook, "rate", [str(poison_rate)])
+    stack = Stack(server.url, workdir / "logs", poison=hook)
+    medic = Medic(server.url, hook)
     try:
         stack.start_ingest()
         faults = Faults(stack, server)
@@ -61,6 +72,7 @@ def soak(minutes: float, seed: int, workdir: Path) -> dict[str, object]:
         faults.wait_all_owned()
         sampler = LeaseSampler(server.url, stack.shards)
         sampler.start()
+        medic.start()
         load = Stream(stack.api, seed)
         load.start()
         end = time.monotonic() + minutes * 60
@@ -71,6 +83,7 @@ def soak(minutes: float, seed: int, workdir: Path) -> dict[str, object]:
             schedule.append((kind, round(gap, 2)))
             time.sleep(gap)
             print(f"[{time.strftime('%H:%M:%S')}] fault: {kind}", file=sys.stderr, flush=True)
+            faults.replace_exited()
             KINDS[kind](faults, rng)
         load.done.set()
         load.join(120)
@@ -80,7 +93,12 @@ def soak(minutes: float, seed: int, workdir: Path) -> dict[str, object]:
         wait_for(lambda: decided(client, stack.shards) >= len(load.history.accepted), 300,
                  "every accepted transaction decided")  # fmt: skip
         sampler.stop()
+        medic.stop()
         report = verify(client, stack.shards, load.history, sampler=sampler)
+        ids = {(t.account_id, t.tx_id): t for t in load.history.accepted}
+        poisoned = sum(1 for t in ids.values() if poison_rate and poison.rated(t, poison_rate))
+        parked = sum(1 for rows in outcomes(client, stack.shards).values()
+                     for d in rows if d["o"] == Outcome.PARKED)  # fmt: skip
         return {
             "seed": seed,
             "minutes": minutes,
@@ -92,8 +110,15 @@ def soak(minutes: float, seed: int, workdir: Path) -> dict[str, object]:
             "doubled": 0,
             "order_violations": 0,
             "lease_samples": report.lease_samples,
+            "poison_rate": f"1 in {poison_rate}" if poison_rate else "none",
+            "transactions_poisoned": poisoned,
+            "entries_parked": parked,
+            "accounts_parked": len(medic.parkings),
+            "causes_fixed": len(medic.healed),
+            "retries": medic.results,
         }
     finally:
+        medic.stop()
         stack.stop_all()
         server.stop()
 
@@ -102,11 +127,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults", description=__doc__)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument(
+        "--poison", type=int, default=20_000, metavar="N",
+        help="1 in N transactions raises until fixed (default 20000; 0: none)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"soak: seed {args.seed}, {args.minutes} min", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="txflow-soak-") as tmp:
         try:
-            result = soak(args.minutes, args.seed, Path(tmp))
+            result = soak(args.minutes, args.seed, Path(tmp), args.poison)
         except AssertionError as e:
             print(f"soak FAILED with seed {args.seed}: {e}", file=sys.stderr)
             return 1

@@ -7,10 +7,13 @@ epochs. At the end it checks, against the ledger core replaying the accepted
 log sequentially:
 
 (a) every accepted transaction has exactly one decided outcome (a
-    ``duplicate`` only for a transaction the client itself retried);
-(b) each account's outcomes are in sequence order;
+    ``duplicate`` only for a transaction the client itself retried), and no
+    account is left parked (a ``parked`` outcome is not a decision: the entry
+    was held, and is decided when its account is retried);
+(b) each account's decided outcomes are in sequence order;
 (c) final account states equal the sequential model;
-(d) the dead-letter queues are empty (unless the scenario injected poison);
+(d) the dead-letter queues are empty (unless the scenario dead-letters on purpose:
+    poison parks its account, it does not dead-letter);
 (e) no shard was owned by two workers at once: each epoch had one owner, and
     the epochs in each shard's outcome log never go down (a fenced-out owner
     never committed after its successor).
@@ -183,9 +186,12 @@ def outcomes(client: redis.Redis, shards: int) -> dict[int, list[dict[str, Any]]
     return found
 
 
+UNDECIDED = (Outcome.DUPLICATE, Outcome.PARKED)
+
+
 def decided(client: redis.Redis, shards: int) -> int:
     return sum(
-        1 for rows in outcomes(client, shards).values() for d in rows if d["o"] != Outcome.DUPLICATE
+        1 for rows in outcomes(client, shards).values() for d in rows if d["o"] not in UNDECIDED
     )
 
 
@@ -218,9 +224,11 @@ def verify(client: redis.Redis, shards: int, history: History, *, poison: bool =
     expected: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for tx in sorted(history.accepted, key=lambda t: (t.account_id, t.tx_id)):
         expected[tx.account_id].append((tx.tx_id, model.process(tx).outcome.value))
+    parked = {a for k in keys.shard_keys(shards) for a in client.hkeys(k.parked)}
+    assert not parked, f"accounts left parked: {sorted(parked)}"  # (a)
     for account, want in expected.items():
         docs = by_account.get(account, [])
-        got = [(d["t"], d["o"]) for d in docs if d["o"] != Outcome.DUPLICATE]
+        got = [(d["t"], d["o"]) for d in docs if d["o"] not in UNDECIDED]
         assert got == want, f"{account}: outcomes are lost, doubled or out of order"  # (a), (b)
         for d in docs:
             if d["o"] == Outcome.DUPLICATE:

@@ -38,6 +38,17 @@ class Faults:
         self.workers.append(name)
         return name
 
+    def replace_exited(self) -> None:
+        """Start a replacement for each worker that exited on its own, as a supervisor
+        would, and count it. (A worker exits 1 when Redis cannot serve it at its start,
+        e.g. while a restarted Redis loads its data: by design, compose restarts it.)"""
+        for name in list(self.workers):
+            code = self.stack.procs[name].poll()
+            if code is not None:
+                self.workers.remove(name)
+                self.start_worker()
+                self.count(f"worker exited {code} on its own, restarted")
+
     def wait_owning(self, name: str) -> None:
         wait_for(lambda: self.stack.owned_by(name), TAKEOVER_S, f"{name} to own shards")
 
@@ -113,6 +124,9 @@ class Faults:
         added = [self.start_worker() for _ in range(3)]
         self.wait_converged()
         assert any(self.stack.owned_by(name) for name in added)
+        # Its heartbeat comes after its SIGTERM handler: before, SIGTERM kills it (-15).
+        wait_for(lambda: all(self.stack.heartbeats(name) for name in added), TAKEOVER_S,
+                 "the added workers to heartbeat")  # fmt: skip
         for name in added:
             self.stack.signal(name, signal.SIGTERM)
             assert self.stack.procs[name].wait(30) == 0

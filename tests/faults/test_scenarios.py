@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import redis
 
 from services.cli.redis_process import Persistence, RedisProcess
 from services.cli.status import snapshot
+from shared.keys import ShardKeys
+from shared.parking import held_from
+from shared.sharding import shard_of
+from tests import poison
 from tests.faults.checker import LeaseSampler, Loader, Report, all_pending, decided, verify
 from tests.faults.scenarios import Faults
 from tests.stack import Stack, wait_for, workload
@@ -31,9 +38,14 @@ def make_faults(
 ) -> Iterator[Callable[..., Faults]]:
     stacks: list[Stack] = []
 
-    def make(persistence: Persistence = "always", workers: int = 2, **settings: str) -> Faults:
+    def make(
+        persistence: Persistence = "always",
+        workers: int = 2,
+        poison: Path | None = None,
+        **settings: str,
+    ) -> Faults:
         server = redis_factory(persistence)
-        stack = Stack(server.url, tmp_path / "logs", settings=settings)
+        stack = Stack(server.url, tmp_path / "logs", settings=settings, poison=poison)
         stacks.append(stack)
         stack.start_ingest()
         faults = Faults(stack, server)
@@ -154,4 +166,56 @@ def test_sigterm_of_every_worker_leaves_nothing_pending(make_faults: Callable[..
         loader.resume()
 
     under_load(faults, inject, 6)
+    client.close()
+
+
+def test_a_parked_account_survives_a_kill_9_and_a_takeover(
+    make_faults: Callable[..., Faults], tmp_path: Path
+) -> None:
+    # Every entry of the victim raises in the workers (the test hook) until the
+    # fault is removed: it parks, its entries are held in order. Its shard's
+    # owner is killed -9 and replaced; the next owner, without the fault, keeps
+    # it parked and holds its new entries behind the others. Then an operator
+    # runs `txflow parked retry` and the checker proves (a) to (e).
+    victim, hook = "acct-7", tmp_path / "poison"
+    poison.write(hook, "accounts", [victim])
+    faults = make_faults(workers=2, poison=hook)
+    stack = faults.stack
+    k = ShardKeys(shard_of(victim, stack.shards))
+    client = redis.Redis.from_url(stack.redis_url)
+
+    def held_ids() -> list[str]:
+        """The victim's held tx ids, in order (a copy a client retry appended, once)."""
+        rows = client.lrange(k.held(victim), 0, -1)
+        return list(dict.fromkeys(orjson.loads(held_from(row)[1] or "")["t"] for row in rows))
+
+    def inject(loader: Loader) -> None:
+        def accepted() -> list[str]:
+            mine = (t.tx_id for t in loader.history.accepted if t.account_id == victim)
+            return list(dict.fromkeys(mine))
+
+        wait_for(lambda: accepted() and held_ids() == accepted(), 60, "the victim held")
+        owner = stack.owners()[k.shard]
+        assert owner is not None
+        stack.signal(owner, signal.SIGKILL)
+        stack.procs[owner].wait(10)
+        faults.workers.remove(owner)
+        poison.write(hook, "accounts", [])  # the fault is gone: the next owner has none
+        faults.start_worker()
+        faults.wait_all_owned()
+        history = loader.finish()
+        others = sum(1 for t in history.accepted if t.account_id != victim)
+        wait_for(lambda: decided(client, stack.shards) >= others, 90, "the others decided")
+        wait_for(lambda: held_ids() == accepted(), 30, "the victim's new entries held")
+        assert held_ids() == sorted(held_ids()) and len(held_ids()) > 30  # its whole sequence
+        record = httpx.get(f"{stack.api}/v1/accounts/{victim}/transactions/{held_ids()[-1]}")
+        assert record.json()["status"] == "parked"
+        retry = subprocess.run(
+            [sys.executable, "-m", "services.cli", "parked", "retry", victim],
+            env=stack.env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert retry.returncode == 0 and "released" in retry.stdout, retry.stdout + retry.stderr
+
+    under_load(faults, inject, seed=7)
+    assert client.hlen(k.parked) == 0 and not client.exists(k.held(victim))
     client.close()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.ingest.conftest import Api, deposit
+from shared.sharding import shard_of
+from tests.ingest.conftest import SHARDS, Api, deposit
+from tests.poison import Poison, install
+from tests.worker.test_burst import drain
 
 
 async def _samples(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -48,3 +52,24 @@ async def test_apps_do_not_share_a_registry(api: Api, redis_url: str) -> None:
     async with serve(make_settings(redis_url)) as other:
         samples = await _samples(other)
     assert samples[("txflow_transactions_accepted_total", ())] == 0
+
+
+async def test_a_parked_account_is_accepted_reads_as_parked_and_is_counted(
+    api: Api, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install(Poison(accounts=["stuck"]), monkeypatch)
+    shard = (("shard", str(shard_of("stuck", SHARDS))),)
+    for tx_id in ("t1", "t2"):
+        assert (
+            await api.http.post("/v1/transactions", json=deposit(tx_id, "stuck"))
+        ).status_code == 202
+    await drain(redis_url, max_deliveries=1)
+    # ingest keeps accepting for a parked account: its entries wait behind the others
+    assert (await api.http.post("/v1/transactions", json=deposit("t3", "stuck"))).status_code == 202
+    await drain(redis_url)
+    samples = await _samples(api)
+    assert samples[("txflow_parked_accounts", shard)] == 1
+    assert samples[("txflow_held_entries", shard)] == 3
+    record = (await api.http.get("/v1/accounts/stuck/transactions/t3")).json()
+    assert (record["status"], record["state"]) == ("parked", "parked")
+    assert "injected poison" in record["reason"]

@@ -48,6 +48,8 @@ OPERATIONS = [
     ("GET", "/v1/shards"),
     ("GET", "/v1/status"),
     ("POST", "/v1/dlq/{dlq_id}/replay"),
+    ("POST", "/v1/parked/{account}/retry"),
+    ("POST", "/v1/parked/{account}/skip"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 ]

@@ -57,3 +57,11 @@ def pending_total(client: redis.Redis, shards: int = SHARDS) -> int:
     return sum(
         int(client.xpending(k.inbox, keys.GROUP)["pending"]) for k in keys.shard_keys(shards)
     )
+
+
+def one_shard(count: int, prefix: str = "acct", shards: int = SHARDS) -> list[str]:
+    """``count`` account ids of one shard (the shard of the first)."""
+    names = (f"{prefix}{n}" for n in range(10**6))
+    first = next(names)
+    shard = shard_of(first, shards)
+    return [first, *[a for a in names if shard_of(a, shards) == shard][: count - 1]]

@@ -23,7 +23,7 @@ from shared.keys import GROUP, ShardKeys
 from shared.model import Tx, TxType
 from shared.settings import Settings
 from shared.sharding import shard_of
-from tests.worker.support import SHARDS, account, append, deposit, init, outcomes
+from tests.worker.support import SHARDS, account, append, deposit, init, one_shard, outcomes
 from tests.worker.test_burst import drain
 
 
@@ -124,6 +124,28 @@ async def test_losing_redis_mid_sync_does_not_count_deliveries_again(
     await aclient.aclose()
 
 
+async def test_a_claimed_entry_that_failed_max_deliveries_times_parks_before_processing(
+    client: redis.Redis, redis_url: str
+) -> None:
+    # Two workers died with the entry in hand (2 deliveries, no commit): with
+    # max_deliveries=2 the next owner's claim (the 3rd delivery) gives up on it.
+    # One death less (see the test above) and it is processed as usual.
+    a, b = one_shard(2)
+    shard = shard_of(a, SHARDS)
+    k = ShardKeys(shard)
+    append(client, [deposit(a, "1", 10), deposit(b, "1", 10)])
+    client.xreadgroup(GROUP, "dead", {k.inbox: ">"}, count=1)
+    (entry_id,) = [i for i, _ in client.xrange(k.inbox, count=1)]
+    client.xclaim(k.inbox, GROUP, "dead-too", 0, [entry_id])
+    runner, aclient = await runner_for(redis_url, shard, "owner", max_deliveries=2)
+    await runner.run()
+    reason = orjson.loads(client.hget(k.parked, a))["reason"]  # type: ignore[arg-type]
+    assert reason == "delivered 3 times without a commit"
+    assert account(client, a) is None
+    assert account(client, b) == Account(10, 0, False)
+    await aclient.aclose()
+
+
 async def test_entries_stolen_by_another_consumer_are_claimed_not_skipped(
     client: redis.Redis, redis_url: str
 ) -> None:
@@ -172,7 +194,7 @@ async def test_undecodable_entries_go_to_the_dlq_and_the_shard_keeps_going(
     assert dead[1]["reason"] == "undecodable: entry has no field 'd'"
 
 
-async def test_an_entry_whose_processing_keeps_raising_is_dead_lettered(
+async def test_an_entry_whose_processing_raised_max_deliveries_times_parks_its_account(
     client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_check = validation.check
@@ -187,14 +209,14 @@ async def test_an_entry_whose_processing_keeps_raising_is_dead_lettered(
     monkeypatch.setattr(validation, "check", poisoned)
     append(client, [deposit("a", "1", 10), deposit("a", "poison", 10), deposit("a", "2", 10)])
     await drain(redis_url, max_deliveries=3)
-    assert len(calls) == 3
-    assert account(client, "a") == Account(20, 0, False)
+    assert len(calls) == 3  # raised on each of its 3 deliveries, then given up on
+    assert account(client, "a") == Account(10, 0, False)  # "2" waits behind it, in order
     k = ShardKeys(shard_of("a", SHARDS))
-    (dead,) = [orjson.loads(f[b"d"]) for _, f in client.xrange(k.dlq)]
-    assert "raised 3 times" in dead["reason"] and "boom" in dead["reason"]
-    record = client.hgetall(k.tx("a", "poison"))
-    assert record[b"outcome"] == b"dead"
-    assert [o["o"] for o in outcomes(client)] == ["applied", "dead", "applied"]
+    assert client.xlen(k.dlq) == 0
+    reason = orjson.loads(client.hget(k.parked, "a"))["reason"]  # type: ignore[arg-type]
+    assert "raised 3 times" in reason and "boom" in reason
+    assert client.hget(k.tx("a", "poison"), "outcome") == b"parked"
+    assert [o["o"] for o in outcomes(client)] == ["applied", "parked", "parked"]
 
 
 async def test_a_cold_cache_finds_the_deposit_a_dispute_refers_to(
@@ -213,10 +235,11 @@ async def test_a_cold_cache_finds_the_deposit_a_dispute_refers_to(
     assert client.hget(k.tx("a", "1"), "amount") == b"100"
 
 
-async def test_a_replayed_dead_letter_is_applied_once(
-    client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("earlier", [True, False], ids=["account-with-state", "no-state"])
+async def test_a_replayed_dead_letter_is_decided_once_with_its_new_outcome_and_reason(
+    client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, earlier: bool
 ) -> None:
-    from services.cli import dlq
+    from services.cli import dlq, parked
 
     real_check = validation.check
 
@@ -226,21 +249,27 @@ async def test_a_replayed_dead_letter_is_applied_once(
         return real_check(account, tx, ref)  # type: ignore[arg-type]
 
     monkeypatch.setattr(validation, "check", poisoned)
-    append(client, [deposit("a", "1", 10), deposit("a", "later", 5)])
+    append(client, [deposit("a", "1", 10)] if earlier else [])
+    append(client, [deposit("a", "later", 5)])
     await drain(redis_url, max_deliveries=1)
-    assert account(client, "a") == Account(10, 0, False)
+    text = redis.Redis.from_url(redis_url, decode_responses=True)
+    k, request_id = parked.send(text, "skip", "a", "set aside by the operator")
+    await drain(redis_url)
+    assert parked.result(text, k, request_id)["status"] == "released"  # type: ignore[index]
     monkeypatch.setattr(validation, "check", real_check)  # the fix is deployed
 
-    text = redis.Redis.from_url(redis_url, decode_responses=True)
     (letter,) = dlq.letters(text)
     dlq.replay(text, letter["id"])
     await drain(redis_url)
-    assert account(client, "a") == Account(15, 0, False)
+    before = 10 if earlier else 0
+    assert account(client, "a") == Account(before + 5, 0, False)
     assert dlq.letters(text) == []
+    record = client.hgetall(k.tx("a", "later"))
+    assert (record[b"outcome"], record.get(b"reason")) == (b"applied", None)
     # the same entry appended again can never apply twice
     append(client, [deposit("a", "later", 5)])
     await drain(redis_url)
-    assert account(client, "a") == Account(15, 0, False)
+    assert account(client, "a") == Account(before + 5, 0, False)
     assert [o["o"] for o in outcomes(client)][-2:] == ["applied", "duplicate"]
     text.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.worker import policy
 from services.worker.accounts import Account, TxRecord, TxState
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.shares import plan, preference, target_share
@@ -90,3 +91,10 @@ def test_stream_ids_compare_numerically_and_trim_keeps_retention() -> None:
     assert id_key("1700000000000-10") > id_key("1700000000000-9")
     assert trim_floor("1700000000000-3", 0) == "1700000000000-3"
     assert trim_floor("1700000060000-3", 60_000) == "1700000000000-0"
+
+
+@pytest.mark.parametrize(("failures", "given_up"), [(0, False), (2, False), (3, True), (4, True)])
+def test_an_entry_is_given_up_on_once_it_failed_max_deliveries_times(
+    failures: int, given_up: bool
+) -> None:
+    assert policy.exhausted(failures, max_deliveries=3) is given_up

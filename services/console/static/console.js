@@ -7,12 +7,11 @@ const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat(undefined, {maximumFractionDigits: 1});
 let timer = null;
 
-async function call(method, path, body) {
+async function call(method, path) {
   const headers = {};
   const token = sessionStorage.getItem(TOKEN);
   if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(path, {method, headers, body: body && JSON.stringify(body)});
+  const response = await fetch(path, {method, headers});
   return {status: response.status, doc: await response.json().catch(() => null)};
 }
 
@@ -60,7 +59,8 @@ function render(doc) {
     {key: "p99_ms", label: "p99", color: "#dc2626"},
   ]);
   fill("shards", doc.shards, (s) => [s.shard, s.owner ?? "none", s.epoch, s.lag ?? "?", s.pending,
-    seconds(s.oldest_pending_ms), s.dlq, s.commit_rate === null ? "–" : number.format(s.commit_rate)],
+    seconds(s.oldest_pending_ms), s.dlq, s.parked, s.held,
+    s.commit_rate === null ? "–" : number.format(s.commit_rate)],
     (row, s) => Object.assign(row.dataset, {shard: s.shard, owner: s.owner ?? "",
                                             commitRate: s.commit_rate ?? ""}));
   fill("workers", doc.workers, (w) => [w.id, seconds(w.expires_in_ms), w.shards.join(" ") || "–"],
@@ -72,7 +72,8 @@ function render(doc) {
     d.tx?.tx_id ?? "?", d.reason, button("Replay", {action: "replay", id: d.id},
       refused ?? (d.tx ? null : "the entry cannot be decoded: nothing to replay"))],
     (row, d) => { row.dataset.id = d.id; });
-  $("parked-count").textContent = `(${doc.parked.length})`;
+  const parked = doc.shards.reduce((sum, s) => sum + s.parked, 0);
+  $("parked-count").textContent = `(${parked}${parked > doc.parked.length ? `, ${doc.parked.length} shown` : ""})`;
   fill("parked", doc.parked, (p) => [p.shard, p.account, p.held, new Date(p.since).toLocaleString(),
     p.reason, [button("Retry", {action: "retry", account: p.account}, refused),
                button("Skip", {action: "skip", account: p.account}, refused)]],
@@ -175,7 +176,7 @@ function niceStep(v) {
 
 async function act(b) {
   const {action} = b.dataset;
-  let path, body;
+  let path;
   if (action === "replay") {
     path = `../v1/dlq/${encodeURIComponent(b.dataset.id)}/replay`;
   } else {
@@ -183,16 +184,17 @@ async function act(b) {
     if (action === "skip") {
       const note = prompt(`Skip the first held entry of ${b.dataset.account}? Why (kept with the dead letter):`);
       if (!note) return;
-      body = {note};
+      path += `?note=${encodeURIComponent(note)}`;
     }
   }
   b.disabled = true;
   try {
-    const {status, doc} = await call("POST", path, body);
+    const {status, doc} = await call("POST", path);
     if (status === 401) return askToken();
     $("message").textContent = doc?.message ?? doc?.detail
       ?? (doc?.stream_id ? `replayed ${doc.id} as ${doc.stream_id}` : `HTTP ${status}`);
-    $("message").dataset.kind = status < 300 ? "ok" : "bad";
+    const done = status === 200 && (doc.status === undefined || doc.status === "released");
+    $("message").dataset.kind = done ? "ok" : "bad";
   } catch (error) {
     $("message").textContent = `not sent: ${error.message}`;
     $("message").dataset.kind = "bad";
