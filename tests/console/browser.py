@@ -38,7 +38,9 @@ saved: list[Path] = []
 
 
 def chromium() -> str | None:
-    return os.environ.get("TXFLOW_CHROMIUM") or shutil.which("chromium")
+    """The Chromium to drive: ``TXFLOW_CHROMIUM`` if it names a program, else ``chromium``
+    on PATH; ``None`` when there is none."""
+    return shutil.which(os.environ.get("TXFLOW_CHROMIUM") or "chromium")
 
 
 def unavailable(reason: str) -> None:
@@ -52,7 +54,7 @@ def unavailable(reason: str) -> None:
 def launched() -> Iterator[Browser]:
     executable = chromium()
     if executable is None:
-        unavailable("no Chromium on PATH (apt-get install chromium, or set TXFLOW_CHROMIUM)")
+        unavailable("no Chromium (apt-get install chromium, or set TXFLOW_CHROMIUM to one)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -30,7 +30,7 @@ from tests.console.browser import launched, screenshot
 from tests.stack import Stack, wait_for, workload
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Route
+    from playwright.sync_api import Browser, Page, Route
 
 TOKEN = "console-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -61,11 +61,17 @@ def stack(shared_redis: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="module")
-def page(stack: Stack) -> Iterator[Page]:
-    with launched() as browser:
-        context = browser.new_context(viewport={"width": 1200, "height": 860})
-        yield context.new_page()
-        context.close()
+def browser() -> Iterator[Browser]:
+    with launched() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    """The operator's tab (the browser first: without one, no stack is started)."""
+    context = browser.new_context(viewport={"width": 1200, "height": 860})
+    yield context.new_page()
+    context.close()
 
 
 def rows(page: Page, table: str, attribute: str) -> list[str]:
