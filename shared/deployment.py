@@ -10,10 +10,11 @@ from __future__ import annotations
 from redis import exceptions as rex
 
 from shared import keys
-from shared.errors import ShardCountMismatch, StoreUnavailable
+from shared.errors import SchemaMismatch, ShardCountMismatch, StoreUnavailable
 from shared.store import Client, refusing
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: a hash per transaction; 2: one hash per account (``shared.records``)."""
 
 
 async def ensure_deployment(client: Client, shards: int) -> None:
@@ -63,14 +64,31 @@ async def _count_from_zero(client: Client, shards: int) -> None:
 
 
 async def check_deployment(client: Client, shards: int) -> None:
-    """Raise ``ShardCountMismatch`` unless ``txflow:meta`` agrees with ``shards``."""
-    stored = await client.hget(keys.META, "shards")
+    """Raise ``ShardCountMismatch`` unless ``txflow:meta`` agrees with ``shards``, and
+    ``SchemaMismatch`` unless its schema is this code's."""
+    stored, schema = await client.hmget(keys.META, ["shards", "schema"])
     if stored is None:
         raise ShardCountMismatch("txflow:meta is missing: the deployment is not initialised")
     if int(stored) != shards:
         raise ShardCountMismatch(
             f"this deployment has {int(stored)} shards (txflow:meta) but TXFLOW_SHARDS={shards}; "
             f"set TXFLOW_SHARDS={int(stored)}"
+        )
+    check_schema(schema)
+
+
+def check_schema(schema: str | bytes | None) -> None:
+    """Raise ``SchemaMismatch`` unless ``schema`` (meta's field) is this code's."""
+    found = SCHEMA_VERSION if schema is None else int(schema)  # (absent: meta being created)
+    if found < SCHEMA_VERSION:
+        raise SchemaMismatch(
+            f"this deployment's data is schema {found}, this txflow needs {SCHEMA_VERSION}: "
+            "stop every worker, then run `txflow migrate`"
+        )
+    if found > SCHEMA_VERSION:
+        raise SchemaMismatch(
+            f"this deployment's data is schema {found}, newer than this txflow's "
+            f"{SCHEMA_VERSION}: run the txflow that wrote it"
         )
 
 

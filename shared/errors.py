@@ -4,7 +4,8 @@
     ├── InvalidInput            input that never becomes a transaction (422, CLI line)
     │   └── InvalidAmount       an amount string that is not valid money
     ├── ConfigError             settings that contradict the deployment
-    │   └── ShardCountMismatch  TXFLOW_SHARDS differs from txflow:meta
+    │   ├── ShardCountMismatch  TXFLOW_SHARDS differs from txflow:meta
+    │   └── SchemaMismatch      the deployment's data is of another schema version
     ├── StoreUnavailable        Redis could not be reached, or not in time (retry later: 503)
     │   └── Overloaded          ingest holds as many appends in flight as it may (503 at once)
     ├── Fenced                  a commit refused because the shard's lease moved on
@@ -35,6 +36,11 @@ class ConfigError(TxflowError):
 
 class ShardCountMismatch(ConfigError):
     """Raised at start-up when TXFLOW_SHARDS disagrees with ``txflow:meta``."""
+
+
+class SchemaMismatch(ConfigError):
+    """Raised at start-up when ``txflow:meta`` names another schema version than this
+    code's (``txflow migrate`` converts an older one)."""
 
 
 class StoreUnavailable(TxflowError):

@@ -48,10 +48,22 @@ class ShardKeys:
         self.control = f"{self.tag}:ctl"  # stream: operator requests to the owner
 
     def account(self, account_id: str) -> str:
+        """Hash: the account's state and one field per transaction (``shared.records``)."""
         return f"{self.tag}:acct:{account_id}"
 
-    def tx(self, account_id: str, tx_id: str) -> str:
-        return f"{self.tag}:tx:{account_id}:{tx_id}"
+    def schema1_records(self) -> str:
+        """SCAN pattern of schema 1's hash per transaction, ``<tag>:tx:<account>:<tx_id>``
+        (read only by ``txflow migrate``, which folds them into the account hashes)."""
+        return f"{self.tag}:tx:*"
+
+    def schema1_record_of(self, key: str) -> tuple[str, str]:
+        """The (account, tx id) of a key ``schema1_records`` matched (ids hold no ':')."""
+        account_id, _, tx_id = key[len(self.tag) + 4 :].partition(":")
+        return account_id, tx_id
+
+    def accounts(self) -> str:
+        """SCAN pattern of the shard's account hashes."""
+        return f"{self.tag}:acct:*"
 
     def held(self, account_id: str) -> str:
         """List: the entries of a parked account set aside, oldest first."""

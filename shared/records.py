@@ -1,46 +1,133 @@
-"""The hashes the worker writes and the API reads: field names and views.
+"""The account hash the worker writes and the API reads: its fields and their packing.
 
-Account hash ``txflow:{s}:acct:<account>``: ``available``, ``held`` (units of
-10⁻⁴), ``locked`` (``0``/``1``), ``last_tx``.
+One hash per account, ``txflow:{s}:acct:<account>`` (schema 2):
 
-Transaction hash ``txflow:{s}:tx:<account>:<tx_id>``: ``type``, ``amount``
-(units; deposits and withdrawals), ``ref`` (disputes, resolves, chargebacks),
-``state`` (applied / rejected / disputed / resolved / charged_back / dead),
-``outcome`` (applied / rejected / dead, fixed when first processed),
-``reason`` (rejections and dead letters), ``entry`` (the stream ID it came
-from).
+- ``STATE`` (``:s``, a name no tx id can take: ids are ``[A-Za-z0-9._-]``):
+  ``<available>|<held>|<locked>`` (units of 10⁻⁴; locked ``0``/``1``);
+- one field per transaction id, its record packed as
+  ``<type><state><outcome><amount>|<entry>[|<ref>[|<reason>]]``: one character
+  each for type, state and outcome (``CODES``), the amount in units (deposits
+  and withdrawals, empty otherwise), the stream ID it came from (the record's
+  place in the account's history), the deposit a dispute, resolve or
+  chargeback refers to, and the reason of a rejection or dead letter.
+
+Short values keep the hash a listpack (Redis's compact encoding) while it has
+at most ``hash-max-listpack-entries`` fields of at most
+``hash-max-listpack-value`` bytes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.money import format_amount
 
-Hash = dict[str, str]
+STATE = ":s"
+"""The field holding the account's balances and lock."""
+
+# Each code is one character; every name of a kind has its own.
+CODES: dict[str, dict[str, str]] = {
+    "type": {"deposit": "d", "withdrawal": "w", "dispute": "p", "resolve": "r", "chargeback": "c"},
+    "state": {
+        "applied": "a",
+        "rejected": "r",
+        "disputed": "d",
+        "resolved": "s",
+        "charged_back": "c",
+        "dead": "x",
+        "parked": "p",
+    },
+    "outcome": {"applied": "a", "rejected": "r", "dead": "x", "parked": "p"},
+}
+NAMES: dict[str, dict[str, str]] = {
+    kind: {code: name for name, code in codes.items()} for kind, codes in CODES.items()
+}
+TYPE, STATE_OF, OUTCOME = CODES["type"], CODES["state"], CODES["outcome"]
 
 
-def account_view(account_id: str, h: Hash) -> dict[str, Any]:
-    available, held = int(h.get("available", 0)), int(h.get("held", 0))
+class Record(NamedTuple):
+    """A transaction's record as stored (names, amount in units)."""
+
+    type: str
+    state: str
+    outcome: str
+    amount: int | None
+    entry: str
+    ref: str | None = None
+    reason: str | None = None
+
+
+def pack_state(available: int, held: int, locked: bool) -> str:
+    return f"{available}|{held}|{1 if locked else 0}"
+
+
+def unpack_state(value: str) -> tuple[int, int, bool]:
+    """Raises ``ValueError`` when ``value`` is not a packed state."""
+    available, held, locked = value.split("|")
+    if locked not in ("0", "1"):
+        raise ValueError(f"locked is {locked!r}")
+    return int(available), int(held), locked == "1"
+
+
+def pack(
+    type_: str,
+    state: str,
+    outcome: str,
+    amount: int | None,
+    entry: str,
+    ref: str | None = None,
+    reason: str | None = None,
+) -> str:
+    head = f"{TYPE[type_]}{STATE_OF[state]}{OUTCOME[outcome]}{'' if amount is None else amount}"
+    if reason is not None:
+        return f"{head}|{entry}|{ref or ''}|{reason}"
+    if ref is not None:
+        return f"{head}|{entry}|{ref}"
+    return f"{head}|{entry}"
+
+
+def unpack(value: str) -> Record:
+    """Raises ``KeyError`` or ``ValueError`` when ``value`` is not a packed record."""
+    parts = value.split("|", 3)
+    head, entry = parts[0], parts[1]
+    amount = head[3:]
+    return Record(
+        NAMES["type"][head[0]],
+        NAMES["state"][head[1]],
+        NAMES["outcome"][head[2]],
+        int(amount) if amount else None,
+        entry,
+        (parts[2] or None) if len(parts) > 2 else None,
+        parts[3] if len(parts) > 3 else None,
+    )
+
+
+def with_state(value: str, state: str) -> str:
+    """A packed record with its state replaced (``lua/commit.lua`` does the same)."""
+    return f"{value[0]}{STATE_OF[state]}{value[2:]}"
+
+
+def account_view(account_id: str, state: str) -> dict[str, Any]:
+    available, held, locked = unpack_state(state)
     return {
         "account_id": account_id,
         "available": format_amount(available),
         "held": format_amount(held),
         "total": format_amount(available + held),
-        "locked": h.get("locked") == "1",
+        "locked": locked,
     }
 
 
-def tx_view(account_id: str, tx_id: str, h: Hash) -> dict[str, Any]:
-    amount = h.get("amount")
+def tx_view(account_id: str, tx_id: str, value: str) -> dict[str, Any]:
+    r = unpack(value)
     return {
         "account_id": account_id,
         "tx_id": tx_id,
-        "type": h.get("type"),
-        "amount": None if amount is None else format_amount(int(amount)),
-        "ref_tx_id": h.get("ref"),
-        "status": h.get("outcome"),
-        "state": h.get("state"),
-        "reason": h.get("reason"),
-        "stream_id": h.get("entry"),
+        "type": r.type,
+        "amount": None if r.amount is None else format_amount(r.amount),
+        "ref_tx_id": r.ref,
+        "status": r.outcome,
+        "state": r.state,
+        "reason": r.reason,
+        "stream_id": r.entry,
     }

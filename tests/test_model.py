@@ -74,6 +74,5 @@ def test_shard_is_crc32_mod_n_and_keys_carry_the_hash_tag() -> None:
     keys = ShardKeys(7)
     assert keys.inbox == "txflow:{7}:in"
     assert keys.account("acc-1") == "txflow:{7}:acct:acc-1"
-    assert keys.tx("acc-1", "t1") == "txflow:{7}:tx:acc-1:t1"
     names = {keys.lease, keys.epoch, keys.ckpt, keys.outbox, keys.dlq}
     assert names == {f"txflow:{{7}}:{n}" for n in ("lease", "epoch", "ckpt", "out", "dlq")}

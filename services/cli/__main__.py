@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 import httpx
 import redis
 from pydantic import ValidationError
 
-from services.cli import dlq, load, parked, replay, status, target, up
+from services.cli import account, dlq, load, migrate, parked, replay, status, target, up
 from services.cli.parser import SKIPPED, build_parser
 from services.cli.poster import ApiError
 from services.cli.redis_process import NoRedisServer
 from shared.errors import ShardCountMismatch, TxflowError
+from shared.history import CURSOR_PATTERN, MAX_LIMIT
 from shared.settings import Settings
 from shared.store import SyncClient, connect_sync
 
@@ -45,6 +47,11 @@ def run(args: argparse.Namespace, settings: Settings, where: target.Target | Non
             return status.status(client, json=args.json, watch=args.watch)
         if args.command == "parked":
             return run_parked(client, args)
+        if args.command == "account":
+            return show_account(client, args)
+        if args.command == "migrate":
+            print(migrate.migrate(client, force=args.force, limit=args.limit).describe())
+            return 0
         if args.dlq_command == "list":
             dlq.show_table(dlq.letters(client))
         elif args.dlq_command == "show":
@@ -54,6 +61,20 @@ def run(args: argparse.Namespace, settings: Settings, where: target.Target | Non
         return 0
     finally:
         client.close()
+
+
+def show_account(client: SyncClient, args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= MAX_LIMIT or not re.match(CURSOR_PATTERN, args.cursor or "_x"):
+        print(f"txflow: --limit is 1 to {MAX_LIMIT}, --cursor as printed", file=sys.stderr)
+        return 2
+    found = account.statement(
+        client, args.account, cursor=args.cursor, limit=args.limit, order=args.order
+    )
+    if args.json:
+        print(status.as_json(found))
+    else:
+        account.show_table(found)
+    return 0
 
 
 def run_parked(client: SyncClient, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from services.cli.status import shard_count
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys, shard_keys
 from shared.model import Tx
+from shared.records import unpack
 from shared.sharding import shard_of
 from shared.store import SyncClient
 from shared.streams import is_id
@@ -79,17 +80,18 @@ def replay(client: SyncClient, dlq_id: str) -> str:
     except InvalidInput as e:
         raise InvalidInput(f"dead letter {dlq_id} cannot be replayed: undecodable: {e}") from None
     k = ShardKeys(shard_of(tx.account_id, shard_count(client)))
-    record = k.tx(tx.account_id, tx.tx_id)
+    account = k.account(tx.account_id)
 
     def put_back(pipe: Any) -> None:
-        dead = pipe.hget(record, "outcome") == "dead"
+        record = pipe.hget(account, tx.tx_id)
+        dead = record is not None and unpack(record).outcome == "dead"
         pipe.multi()
         pipe.xadd(k.inbox, {"d": str(data)})
         pipe.xdel(ShardKeys(found["shard"]).dlq, dlq_id)
         if dead:
-            pipe.delete(record)
+            pipe.hdel(account, tx.tx_id)
 
-    replies: Any = client.transaction(put_back, record)
+    replies: Any = client.transaction(put_back, account)
     return str(replies[0])
 
 

@@ -92,6 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--seed", type=int, default=int(time.time()), help="workload seed")
     ld.add_argument("--json", action="store_true", help="machine-readable summary")
 
+    ac = commands.add_parser(
+        "account", parents=[finds], help="an account's state and its transactions"
+    )
+    ac.add_argument("account", help="the account id")
+    ac.add_argument(
+        "--order", choices=["newest", "oldest"], default="newest", help="default newest first"
+    )
+    ac.add_argument("--limit", type=int, default=50, help="transactions shown (default 50)")
+    ac.add_argument("--cursor", help="the page after this one ('more: --cursor …' of the last)")
+    ac.add_argument("--json", action="store_true", help="as the API answers, JSON")
+
+    mg = commands.add_parser(
+        "migrate", parents=[finds], help="convert the deployment's data to this txflow's schema"
+    )
+    mg.add_argument(
+        "--force", action="store_true", help="run although workers are registered (gone for good)"
+    )
+    mg.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="convert at most N transaction records in this run (run again to go on)",
+    )
+
     dq = commands.add_parser("dlq", parents=[finds], help="dead letters: list, show, replay")
     dq_commands = dq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     dq_commands.add_parser("list", help="every dead letter with its reason")

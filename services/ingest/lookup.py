@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any, cast
 
 from shared import keys
+from shared.history import page
 from shared.keys import ShardKeys
-from shared.records import Hash, account_view, tx_view
+from shared.records import STATE, account_view, tx_view
 from shared.sharding import shard_of
 from shared.store import Client, translated
 
@@ -21,8 +22,8 @@ async def account(
     """The account's state, or ``None`` before its first transaction is processed."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
     async with translated(deadline_s):
-        fields = await client.hgetall(shard_keys.account(account_id))
-    return account_view(account_id, cast(Hash, fields)) if fields else None
+        state = await client.hget(shard_keys.account(account_id), STATE)
+    return account_view(account_id, str(state)) if state is not None else None
 
 
 async def transaction(
@@ -31,8 +32,28 @@ async def transaction(
     """The transaction's record, or ``None`` while it is not processed (or unknown)."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
     async with translated(deadline_s):
-        fields = await client.hgetall(shard_keys.tx(account_id, tx_id))
-    return tx_view(account_id, tx_id, cast(Hash, fields)) if fields else None
+        value = await client.hget(shard_keys.account(account_id), tx_id)
+    return tx_view(account_id, tx_id, str(value)) if value is not None else None
+
+
+async def history(
+    client: Client,
+    shards: int,
+    account_id: str,
+    *,
+    cursor: str | None,
+    limit: int,
+    order: str,
+    deadline_s: float,
+) -> dict[str, Any] | None:
+    """A page of the account's history (``shared.history``), or ``None`` when Redis
+    holds nothing of it. Reads the whole account hash: the one read that does."""
+    shard_keys = ShardKeys(shard_of(account_id, shards))
+    async with translated(deadline_s):
+        fields = await client.hgetall(shard_keys.account(account_id))
+    if not fields:
+        return None
+    return page(account_id, cast(dict[str, str], fields), cursor=cursor, limit=limit, order=order)
 
 
 async def shards(client: Client, count: int, *, deadline_s: float) -> dict[str, Any]:

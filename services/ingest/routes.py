@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from contextlib import suppress
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import Depends, FastAPI, Path, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 
 from services.ingest import auth, body, lookup, media, problems, schemas
 from services.ingest.fairness import client_of
 from services.ingest.metrics import CONTENT_TYPE, Metrics
 from services.ingest.runtime import Runtime
+from shared import history
 from shared.errors import StoreUnavailable
 from shared.model import ID_PATTERN
 from shared.settings import Settings
@@ -86,6 +87,24 @@ async def get_transaction(account_id: IdPath, tx_id: IdPath, runtime: RuntimeDep
     return _json(view)
 
 
+async def get_history(
+    account_id: IdPath,
+    runtime: RuntimeDep,
+    cursor: Annotated[str | None, Query(pattern=history.CURSOR_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=history.MAX_LIMIT)] = history.DEFAULT_LIMIT,
+    order: Literal["newest", "oldest"] = "newest",
+) -> Response:
+    """The account's transactions, newest (or oldest) first, a page at a time: pass the
+    answer's ``next_cursor`` as ``cursor`` for the next page (``null``: no more)."""
+    view = await lookup.history(
+        runtime.client, runtime.settings.shards, account_id, cursor=cursor, limit=limit,
+        order=order, deadline_s=runtime.deadline_s,
+    )  # fmt: skip
+    if view is None:
+        raise problems.not_found(f"account {account_id!r} has no processed transaction")
+    return _json(view)
+
+
 async def get_shards(runtime: RuntimeDep) -> Response:
     """Every shard's checkpoint: how far its transactions are applied."""
     shards = await lookup.shards(
@@ -153,6 +172,10 @@ def _v1(app: FastAPI, settings: Settings) -> None:
     app.add_api_route(
         "/v1/accounts/{account_id}", get_account,
         response_model=schemas.AccountState, responses=get, dependencies=guards,
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/accounts/{account_id}/transactions", get_history,
+        response_model=schemas.History, responses=get, dependencies=guards,
     )  # fmt: skip
     app.add_api_route(
         "/v1/accounts/{account_id}/transactions/{tx_id}", get_transaction,

@@ -20,7 +20,7 @@ from services.ingest.fairness import ClientShares
 from services.ingest.intake import Intake
 from services.ingest.metrics import Metrics
 from shared.deployment import check_deployment, ensure_deployment
-from shared.errors import ShardCountMismatch, StoreUnavailable
+from shared.errors import ConfigError, StoreUnavailable
 from shared.outage import Outage
 from shared.settings import Settings
 from shared.store import Client, connect, translated, writable
@@ -54,7 +54,7 @@ class Runtime:
             async with translated(self.deadline_s):
                 await writable(self.client)
                 await check_deployment(self.client, self.settings.shards)
-        except (StoreUnavailable, ShardCountMismatch) as e:
+        except (StoreUnavailable, ConfigError) as e:
             return str(e)
         return None
 

@@ -50,6 +50,13 @@ class TxRecord(BaseModel):
     stream_id: str | None
 
 
+class History(BaseModel):
+    account_id: str
+    order: str
+    transactions: list[TxRecord]
+    next_cursor: str | None
+
+
 class ShardProgress(BaseModel):
     shard: int
     ckpt: str | None

@@ -15,13 +15,15 @@ import orjson
 from services.worker import hashes
 from services.worker.accounts import UNDECIDED, Account, TxRecord, record_of
 from services.worker.cache import AccountCache
-from services.worker.hashes import record_fields
+from services.worker.hashes import record_value
 from services.worker.ledger import decide
 from services.worker.parking import Parking
+from shared import records
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys
 from shared.model import Outcome, Tx
 from shared.parking import Parked, held_entry
+from shared.records import STATE
 
 
 class Entry(NamedTuple):
@@ -35,19 +37,19 @@ class Entry(NamedTuple):
 class Plan:
     """Everything one commit writes, and what the cache learns when it succeeds.
 
-    ``hashes``: each key's fields and values as one flat list (HSET's
-    arguments), merged when a batch writes a key twice (a deposit disputed,
-    then resolved): one HSET of a few fields per key, whatever the batch.
+    ``writes``: each account's hash fields to set (its state, its records),
+    one HSET per account whatever the batch. ``states``: the state of a
+    record not written by this batch changed (a deposit disputed, resolved,
+    charged back): the commit rewrites that one character of the stored value.
     """
 
     ids: list[str] = field(default_factory=list)
-    hashes: dict[str, list[str]] = field(default_factory=dict)
+    writes: dict[str, dict[str, str]] = field(default_factory=dict)  # by account
+    states: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, tx id) → state
     outs: list[dict[str, Any]] = field(default_factory=list)
     dead: list[bytes] = field(default_factory=list)
     accounts: dict[str, Account] = field(default_factory=dict)
     records: dict[str, dict[str, TxRecord]] = field(default_factory=dict)  # by account
-    last_tx: dict[str, str] = field(default_factory=dict)
-    fresh: list[str] = field(default_factory=list)  # keys rewritten whole: deleted first
     parking: Parking | None = None
     from_inbox: bool = True  # false: entries of a held list (a retry), not :in's next ones
 
@@ -57,20 +59,22 @@ class Plan:
             self.parking = Parking()
         return self.parking
 
-    def write(self, key: str, fields: list[str]) -> None:
-        target = self.hashes.get(key)
-        if target is None:
-            self.hashes[key] = fields
-        else:  # rare: merged, so the later value of a field replaces the earlier one
-            merged = dict(zip(target[::2], target[1::2], strict=True))
-            merged.update(zip(fields[::2], fields[1::2], strict=True))
-            self.hashes[key] = [item for pair in merged.items() for item in pair]
+    def write(self, account_id: str, tx_id: str, value: str) -> None:
+        fields = self.writes.get(account_id)
+        if fields is None:
+            self.writes[account_id] = {tx_id: value}
+        else:
+            fields[tx_id] = value
 
-    def rewrite(self, key: str, fields: list[str]) -> None:
-        """Replace the hash at ``key`` whole: no field of what was there stays."""
-        self.hashes[key] = fields
-        if key not in self.fresh:
-            self.fresh.append(key)
+    def restate(self, account_id: str, tx_id: str, state: str) -> None:
+        """The record of ``tx_id`` is now in ``state``: patched here if this plan writes it,
+        else by the commit in Redis."""
+        fields = self.writes.get(account_id)
+        pending = None if fields is None else fields.get(tx_id)
+        if fields is not None and pending is not None:
+            fields[tx_id] = records.with_state(pending, state)
+        else:
+            self.states[(account_id, tx_id)] = state
 
     def remember(self, account_id: str, tx_id: str, record: TxRecord) -> None:
         changed = self.records.get(account_id)
@@ -157,9 +161,8 @@ class Planner:
     def finish(self) -> Plan:
         """The plan, with each touched account's final state written once."""
         plan = self.plan
-        for account_id, last_tx in plan.last_tx.items():
-            fields = hashes.account_fields(plan.accounts[account_id], last_tx)
-            plan.hashes[self.keys.account(account_id)] = fields
+        for account_id, account in plan.accounts.items():
+            plan.write(account_id, STATE, hashes.account_value(account))
         return plan
 
     def record(self, account_id: str, tx_id: str) -> TxRecord | None:
@@ -188,17 +191,18 @@ class Planner:
         outcome, reason, after, record, new_ref = decide(account, tx, own, ref)
         plan.ids.append(entry_id)
         plan.accounts[account_id] = after
-        plan.last_tx[account_id] = tx_id
         if record is not None:
+            # (a dead or parked record decided at last is replaced whole)
             changed[tx_id] = record
-            if own is None:
-                plan.write(self.keys.tx(account_id, tx_id), record_fields(record, entry_id))
-            else:  # a dead or parked record decided at last: none of its fields stay
-                plan.rewrite(self.keys.tx(account_id, tx_id), record_fields(record, entry_id))
+            fields = plan.writes.get(account_id)
+            if fields is None:
+                plan.writes[account_id] = {tx_id: record_value(record, entry_id)}
+            else:
+                fields[tx_id] = record_value(record, entry_id)
         if new_ref is not None:
             assert ref_id is not None
             changed[ref_id] = new_ref
-            plan.write(self.keys.tx(account_id, ref_id), ["state", new_ref.state])
+            plan.restate(account_id, ref_id, new_ref.state)
         plan.outs.append(outcome_doc(entry_id, tx, outcome, reason))
         return outcome
 
@@ -217,8 +221,7 @@ class Planner:
         if own is None or own.outcome in UNDECIDED:
             record = record_of(tx, Outcome.DEAD, reason)
             plan.remember(tx.account_id, tx.tx_id, record)
-            key = self.keys.tx(tx.account_id, tx.tx_id)
-            plan.rewrite(key, hashes.record_fields(record, entry.id))
+            plan.write(tx.account_id, tx.tx_id, record_value(record, entry.id))
         plan.outs.append(outcome_doc(entry.id, tx, Outcome.DEAD, reason))
 
     def park(self, entry: Entry, tx: Tx, parked: Parked) -> None:
@@ -241,7 +244,7 @@ class Planner:
         plan.ids.append(entry.id)
         parking.push(self.keys.held(account_id), held_entry(entry.id, entry.data))
         record = record_of(tx, Outcome.PARKED, reason)
-        parking.records[self.keys.tx(account_id, tx.tx_id)] = record_fields(record, entry.id)
+        parking.records[(self.keys.account(account_id), tx.tx_id)] = record_value(record, entry.id)
         plan.outs.append(outcome_doc(entry.id, tx, Outcome.PARKED, reason))
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import orjson
 
 from services.worker.batch import Plan
+from shared import records
 from shared.errors import Fenced, Gap
 from shared.keys import GROUP, ShardKeys
 
@@ -16,17 +18,18 @@ def arguments(
 ) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of the commit of ``plan`` (see the script's header)."""
     keys = [k.lease, k.epoch, k.ckpt, k.inbox, k.outbox, k.dlq, k.committed, k.control]
-    keys += plan.hashes
+    writes = plan.writes
+    keys += [k.account(account_id) for account_id in writes]
     args: list[Any] = [worker_id, token, GROUP]
     if plan.from_inbox:
         args += [plan.ids[0], plan.ids[-1], out_entries, trim]
     else:  # a retry of held entries: acknowledged long ago, ckpt is not theirs
         args += ["", "", out_entries, ""]
     args += [",".join(plan.ids) if plan.from_inbox else ""]
-    args += [orjson.dumps(list(plan.hashes.values()))]
+    args += [orjson.dumps([list(chain.from_iterable(f.items())) for f in writes.values()])]
     args += [orjson.dumps(plan.outs) if plan.outs else "", b"\n".join(plan.dead)]
     parking = plan.parking
-    if not plan.fresh and parking is None:  # the usual batch
+    if not plan.states and parking is None:  # the usual batch
         return keys, [*args, "", ""]
     where: dict[str, int] = {key: i for i, key in enumerate(keys, 1)}
 
@@ -37,7 +40,12 @@ def arguments(
             i = where[key] = len(keys)
         return i
 
-    extra: dict[str, Any] = {"del": [index(key) for key in plan.fresh]}
+    extra: dict[str, Any] = {}
+    if plan.states:
+        extra["st"] = [
+            [index(k.account(account_id)), tx_id, records.STATE_OF[state]]
+            for (account_id, tx_id), state in plan.states.items()
+        ]
     request = ""
     if parking is not None:
         extra |= parking.ops(k.parked, index)

@@ -1,43 +1,29 @@
-"""Account and transaction records as Redis hash fields (see ``shared.records``)."""
+"""Account state and transaction records as fields of the account hash (``shared.records``)."""
 
 from __future__ import annotations
 
 from services.worker.accounts import Account, TxRecord, TxState
+from shared import records
 from shared.model import Outcome, TxType
-from shared.records import Hash
 
 
-def account_fields(account: Account, last_tx: str) -> list[str]:
-    """HSET's field and value arguments for an account."""
-    locked = "1" if account.locked else "0"
-    return ["available", str(account.available), "held", str(account.held), "locked", locked,
-            "last_tx", last_tx]  # fmt: skip
+def account_value(account: Account) -> str:
+    """The value of the account hash's ``STATE`` field."""
+    return records.pack_state(account.available, account.held, account.locked)
 
 
-def account_from(h: Hash) -> Account:
-    return Account(int(h["available"]), int(h["held"]), h["locked"] == "1")
+def account_from(value: str) -> Account:
+    """Raises ``ValueError`` when ``value`` is not a packed state."""
+    return Account(*records.unpack_state(value))
 
 
-def record_fields(record: TxRecord, entry_id: str) -> list[str]:
-    """HSET's field and value arguments for a transaction record."""
-    fields = ["type", record.type, "state", record.state, "outcome", record.outcome,
-              "entry", entry_id]  # fmt: skip
-    if record.amount is not None:
-        fields += ("amount", str(record.amount))
-    if record.ref_tx_id is not None:
-        fields += ("ref", record.ref_tx_id)
-    if record.reason is not None:
-        fields += ("reason", record.reason)
-    return fields
+def record_value(record: TxRecord, entry_id: str) -> str:
+    """The value of a transaction's field in the account hash."""
+    type_, state, outcome, amount, reason, ref = record
+    return records.pack(type_, state, outcome, amount, entry_id, ref, reason)
 
 
-def record_from(h: Hash) -> TxRecord:
-    amount = h.get("amount")
-    return TxRecord(
-        TxType(h["type"]),
-        TxState(h["state"]),
-        Outcome(h["outcome"]),
-        None if amount is None else int(amount),
-        h.get("reason"),
-        h.get("ref"),
-    )
+def record_from(value: str) -> TxRecord:
+    """Raises ``KeyError`` or ``ValueError`` when ``value`` is not a packed record."""
+    r = records.unpack(value)
+    return TxRecord(TxType(r.type), TxState(r.state), Outcome(r.outcome), r.amount, r.reason, r.ref)

@@ -33,7 +33,8 @@ class Parking:
     pushed: dict[str, list[bytes]] = field(default_factory=dict)  # held list → entries appended
     taken: dict[str, int | None] = field(default_factory=dict)  # held list → head entries
     # taken back by a retry (None: all of them, the list is deleted)
-    records: dict[str, list[str]] = field(default_factory=dict)  # record key → parked record
+    # (account hash, tx id) → the packed parked record
+    records: dict[tuple[str, str], str] = field(default_factory=dict)
     guard: tuple[str, str] | None = None  # (held list, the head it must still have)
     answer: Answer | None = None
 
@@ -56,8 +57,8 @@ class Parking:
         """The commit script's parking operations (see its header), keys as ``index(key)``."""
         ops: list[list[Any]] = []
         # Records first: a parked record is written only where no decided record is.
-        for key, fields in self.records.items():
-            ops.append(["REC", index(key), *fields])
+        for (key, tx_id), value in self.records.items():
+            ops.append(["REC", index(key), tx_id, value])
         for held_list, count in self.taken.items():
             if count is None:
                 ops.append(["DEL", index(held_list)])

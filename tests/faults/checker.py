@@ -34,7 +34,7 @@ import redis
 
 from services.worker.accounts import Account
 from services.worker.ledger import MemoryLedger
-from shared import keys
+from shared import keys, records
 from shared.model import Outcome, Tx
 from shared.outcomes import unpack
 from shared.settings import Settings
@@ -235,8 +235,8 @@ def verify(client: redis.Redis, shards: int, history: History, *, poison: bool =
                 assert (account, d["t"]) in history.retried, f"{account}/{d['t']} processed twice"
                 duplicates += 1
     for account, state in model:  # (c)
-        h = client.hgetall(keys.ShardKeys(shard_of(account, shards)).account(account))
-        got_state = Account(int(h[b"available"]), int(h[b"held"]), h[b"locked"] == b"1")
+        key = keys.ShardKeys(shard_of(account, shards)).account(account)
+        got_state = Account(*records.unpack_state(client.hget(key, records.STATE).decode()))
         assert got_state == state, f"{account}: final state differs from the sequential model"
     if not poison:  # (d)
         assert not any(client.xlen(k.dlq) for k in keys.shard_keys(shards)), "dead letters"

@@ -20,6 +20,7 @@ from tests.ingest.conftest import TOKEN, Api, assert_problem, deposit
         ("POST", "/v1/transactions/batch"),
         ("GET", "/v1/accounts/alice"),
         ("GET", "/v1/accounts/alice/transactions/t1"),
+        ("GET", "/v1/accounts/alice/transactions"),
     ],
 )
 async def test_v1_route_without_the_right_token_is_401(

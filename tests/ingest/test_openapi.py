@@ -44,6 +44,7 @@ OPERATIONS = [
     ("POST", "/v1/transactions"),
     ("POST", "/v1/transactions/batch"),
     ("GET", "/v1/accounts/{account_id}"),
+    ("GET", "/v1/accounts/{account_id}/transactions"),
     ("GET", "/v1/accounts/{account_id}/transactions/{tx_id}"),
     ("GET", "/v1/shards"),
     ("GET", "/v1/status"),

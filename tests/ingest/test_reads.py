@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.keys import ShardKeys
+from shared.records import STATE, pack, pack_state
 from shared.sharding import shard_of
 from tests.ingest.conftest import SHARDS, Api, assert_problem
 
@@ -13,7 +14,7 @@ async def test_account_is_404_until_the_worker_writes_it(api: Api) -> None:
     assert_problem(await api.http.get("/v1/accounts/alice"), 404)
 
     key = ShardKeys(shard_of("alice", SHARDS)).account("alice")
-    await api.redis.hset(key, mapping={"available": 105_000, "held": 20_000, "locked": 1})
+    await api.redis.hset(key, STATE, pack_state(105_000, 20_000, True))
     response = await api.http.get("/v1/accounts/alice")
 
     assert response.status_code == 200
@@ -30,9 +31,9 @@ async def test_transaction_is_404_until_processed_then_its_record(api: Api) -> N
     path = "/v1/accounts/alice/transactions/t1"
     assert_problem(await api.http.get(path), 404)
 
-    key = ShardKeys(shard_of("alice", SHARDS)).tx("alice", "t1")
-    record = {"type": "withdrawal", "amount": 50_000, "state": "rejected", "outcome": "rejected"}
-    await api.redis.hset(key, mapping=record | {"reason": "insufficient_funds", "entry": "5-0"})
+    key = ShardKeys(shard_of("alice", SHARDS)).account("alice")
+    record = pack("withdrawal", "rejected", "rejected", 50_000, "5-0", None, "insufficient_funds")
+    await api.redis.hset(key, "t1", record)
     response = await api.http.get(path)
 
     assert response.status_code == 200

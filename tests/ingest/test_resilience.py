@@ -10,6 +10,7 @@ import redis
 
 from services.cli.redis_process import RedisProcess
 from shared import keys
+from shared.deployment import SCHEMA_VERSION
 from shared.errors import ShardCountMismatch, StoreUnavailable
 from tests.ingest.conftest import Api, assert_problem, deposit, eventually, make_settings, serve
 
@@ -126,7 +127,7 @@ async def test_readyz_is_503_on_a_read_only_replica_and_200_once_promoted(
     replica = redis_factory("none", name="replica")
     async with serve(make_settings(replica.url)) as api:
         source = redis.Redis.from_url(primary.url)
-        source.hset(keys.META, mapping={"shards": api.settings.shards, "schema": 1})
+        source.hset(keys.META, mapping={"shards": api.settings.shards, "schema": SCHEMA_VERSION})
         source.close()
         await api.redis.replicaof("127.0.0.1", primary.port)
 

@@ -8,16 +8,19 @@ import redis
 
 from services.worker.accounts import Account
 from shared import keys
+from shared.deployment import SCHEMA_VERSION
 from shared.keys import ShardKeys
 from shared.model import Tx, TxType
 from shared.outcomes import unpack
+from shared.records import STATE, Record, unpack_state
+from shared.records import unpack as unpack_record
 from shared.sharding import shard_of
 
 SHARDS = 4
 
 
 def init(client: redis.Redis, shards: int = SHARDS) -> None:
-    client.hset(keys.META, mapping={"shards": shards, "schema": 1})
+    client.hset(keys.META, mapping={"shards": shards, "schema": SCHEMA_VERSION})
     for k in keys.shard_keys(shards):
         client.xgroup_create(k.inbox, keys.GROUP, id="0", mkstream=True)
 
@@ -47,10 +50,14 @@ def outcomes(client: redis.Redis, shards: int = SHARDS) -> list[dict[str, Any]]:
 
 
 def account(client: redis.Redis, account_id: str, shards: int = SHARDS) -> Account | None:
-    h = client.hgetall(ShardKeys(shard_of(account_id, shards)).account(account_id))
-    if not h:
-        return None
-    return Account(int(h[b"available"]), int(h[b"held"]), h[b"locked"] == b"1")
+    state = client.hget(ShardKeys(shard_of(account_id, shards)).account(account_id), STATE)
+    return None if state is None else Account(*unpack_state(state.decode()))
+
+
+def stored(client: redis.Redis, account_id: str, tx_id: str, shards: int = SHARDS) -> Record | None:
+    """The stored record of a transaction (``None`` if there is none)."""
+    value = client.hget(ShardKeys(shard_of(account_id, shards)).account(account_id), tx_id)
+    return None if value is None else unpack_record(value.decode())
 
 
 def pending_total(client: redis.Redis, shards: int = SHARDS) -> int:

@@ -7,11 +7,19 @@ import redis.asyncio as aioredis
 
 from services.worker.accounts import Account
 from services.worker.worker import Worker
-from shared.keys import ShardKeys, shard_keys
+from shared.keys import shard_keys
 from shared.model import Tx, TxType
 from shared.settings import Settings
-from shared.sharding import shard_of
-from tests.worker.support import SHARDS, account, append, deposit, init, outcomes, pending_total
+from tests.worker.support import (
+    SHARDS,
+    account,
+    append,
+    deposit,
+    init,
+    outcomes,
+    pending_total,
+    stored,
+)
 from tests.worker.support import withdrawal as wd
 
 
@@ -81,5 +89,5 @@ async def test_a_deposit_disputed_thousands_of_times_in_one_batch_commits(redis_
     await drain(redis_url, batch=5000)
     assert account(client, "a") == Account(8, 0, False)
     assert {o["o"] for o in outcomes(client)} == {"applied"}
-    assert client.hget(ShardKeys(shard_of("a", SHARDS)).tx("a", "x"), "state") == b"resolved"
+    assert stored(client, "a", "x").state == "resolved"
     assert pending_total(client) == 0

@@ -23,9 +23,10 @@ from services.worker.ledger import MemoryLedger
 from shared.keys import ShardKeys
 from shared.model import Outcome, Tx, TxType
 from shared.parking import held_from
+from shared.records import STATE
 from shared.sharding import shard_of
 from tests.poison import Poison, install
-from tests.worker.support import SHARDS, account, append, deposit, init, one_shard, outcomes
+from tests.worker.support import SHARDS, account, append, deposit, init, one_shard, outcomes, stored
 from tests.worker.support import withdrawal as wd
 from tests.worker.test_backlog import committed_and_lag
 from tests.worker.test_burst import drain
@@ -108,7 +109,7 @@ async def test_a_poisoned_account_is_held_in_order_its_neighbour_goes_on_and_ret
     assert held(client, a) == ["02", "03", "04", "05", "06", "07"]
     assert parked_outcomes(client, a) == ["02", "03", "04", "05", "06", "07"]
     k = keys_of(a)
-    assert client.hget(k.tx(a, "04"), "outcome") == b"parked"  # GET .../transactions/04
+    assert stored(client, a, "04").outcome == "parked"  # GET .../transactions/04
     (row,) = parked.accounts(text)
     assert (row["account"], row["held"]) == (a, 6)
     assert "raised 2 times" in row["reason"] and "injected poison" in row["reason"]
@@ -133,8 +134,8 @@ async def test_a_poisoned_account_is_held_in_order_its_neighbour_goes_on_and_ret
     assert parked.accounts(text) == [] and not client.exists(k.held(a))
     assert sum(count for count, _ in committed_and_lag(client)) == committed  # not twice
     # a decided record replaces its parked one whole: no reason of the parking stays
-    assert client.hget(k.tx(a, "02"), "reason") is None
-    assert client.hget(k.tx(a, "04"), "reason") == b"insufficient_funds"
+    assert stored(client, a, "02").reason is None
+    assert stored(client, a, "04").reason == "insufficient_funds"
 
 
 async def test_skip_dead_letters_the_first_held_entry_with_the_note_and_retries_the_rest(
@@ -164,7 +165,7 @@ async def test_skip_dead_letters_the_first_held_entry_with_the_note_and_retries_
     assert (await request(text, redis_url, "retry", a))["status"] == "released"
     (letter,) = [orjson.loads(f[b"d"]) for _, f in client.xrange(k.dlq)]
     assert letter["e"] == entry_02 and "refunded by hand, ticket 42" in letter["reason"]
-    assert client.hget(k.tx(a, "02"), "outcome") == b"dead"
+    assert stored(client, a, "02").outcome == "dead"
     assert account(client, a) == ledger.accounts[a]
     assert decided(client, a) == [("01", "applied"), ("02", "dead"), ("03", "applied"),
                                   ("04", "applied"), ("05", "applied")]  # fmt: skip
@@ -174,7 +175,7 @@ Corruption = Callable[[redis.Redis, str], None]
 
 
 def non_numeric_balance(client: redis.Redis, key: str) -> None:
-    client.hset(key, "available", "12abc")
+    client.hset(key, STATE, "12abc|0|0")
 
 
 def not_a_hash(client: redis.Redis, key: str) -> None:

@@ -23,7 +23,7 @@ from shared.keys import GROUP, ShardKeys
 from shared.model import Tx, TxType
 from shared.settings import Settings
 from shared.sharding import shard_of
-from tests.worker.support import SHARDS, account, append, deposit, init, one_shard, outcomes
+from tests.worker.support import SHARDS, account, append, deposit, init, one_shard, outcomes, stored
 from tests.worker.test_burst import drain
 
 
@@ -215,7 +215,7 @@ async def test_an_entry_whose_processing_raised_max_deliveries_times_parks_its_a
     assert client.xlen(k.dlq) == 0
     reason = orjson.loads(client.hget(k.parked, "a"))["reason"]  # type: ignore[arg-type]
     assert "raised 3 times" in reason and "boom" in reason
-    assert client.hget(k.tx("a", "poison"), "outcome") == b"parked"
+    assert stored(client, "a", "poison").outcome == "parked"
     assert [o["o"] for o in outcomes(client)] == ["applied", "parked", "parked"]
 
 
@@ -230,9 +230,8 @@ async def test_a_cold_cache_finds_the_deposit_a_dispute_refers_to(
     )
     await drain(redis_url)
     assert account(client, "a") == Account(5, 0, True)
-    k = ShardKeys(shard_of("a", SHARDS))
-    assert client.hget(k.tx("a", "1"), "state") == b"charged_back"
-    assert client.hget(k.tx("a", "1"), "amount") == b"100"
+    assert stored(client, "a", "1").state == "charged_back"
+    assert stored(client, "a", "1").amount == 100
 
 
 @pytest.mark.parametrize("earlier", [True, False], ids=["account-with-state", "no-state"])
@@ -264,8 +263,8 @@ async def test_a_replayed_dead_letter_is_decided_once_with_its_new_outcome_and_r
     before = 10 if earlier else 0
     assert account(client, "a") == Account(before + 5, 0, False)
     assert dlq.letters(text) == []
-    record = client.hgetall(k.tx("a", "later"))
-    assert (record[b"outcome"], record.get(b"reason")) == (b"applied", None)
+    record = stored(client, "a", "later")
+    assert (record.outcome, record.reason) == ("applied", None)
     # the same entry appended again can never apply twice
     append(client, [deposit("a", "later", 5)])
     await drain(redis_url)

@@ -5,7 +5,8 @@
 -- KEYS[1] lease   KEYS[2] epoch   KEYS[3] ckpt   KEYS[4] in   KEYS[5] out
 -- KEYS[6] dlq     KEYS[7] committed (entries counted up to ckpt)
 -- KEYS[8] ctl (operator requests)
--- KEYS[9..] the hashes written, in the order of ARGV[9]; then the other keys ARGV[12] names
+-- KEYS[9..] the account hashes written, in the order of ARGV[9]; then the other keys
+--          ARGV[12] names (shared/records.py: the fields and their packed values)
 --
 -- ARGV[1] worker id (the lease value)      ARGV[2] epoch token
 -- ARGV[3] consumer group                   ARGV[4] first entry id of the batch ('' when
@@ -13,17 +14,19 @@
 --         contiguity check, no ckpt, ack or trim)
 -- ARGV[5] last entry id (the new ckpt)     ARGV[6] :out approximate max entries
 -- ARGV[7] XTRIM MINID for :in ('' = none)  ARGV[8] ids to ack, joined by ','
--- ARGV[9] JSON array: for KEYS[8 + i], its fields and values as one flat array
+-- ARGV[9] JSON array: for KEYS[8 + i], its fields and values as one flat array (HSET)
 -- ARGV[10] the batch's outcomes, a JSON array: one :out entry (shared/outcomes.py);
 --          '' when it has none (only undecodable entries)
 -- ARGV[11] :dlq payloads joined by '\n'
 -- ARGV[12] '' or a JSON object, keys given as indexes k into KEYS:
 --          "g": [[k, v]]  abort ('stale') unless the list KEYS[k] starts with v
---          "del": [k]     deleted before the hashes are written (records rewritten whole)
---          "ops": [[cmd, k, arg...]] run after the hashes, in order: RPUSH, LTRIM, DEL,
---                 HSET, HDEL, SET on KEYS[k]; or REC: KEYS[k] replaced whole by the
---                 fields given unless it holds a decided record (its outcome is not
---                 absent, 'dead' or 'parked'): a parked entry's record (shared/parking.py)
+--          "st": [[k, f, c]] after the hashes: the state character (the 2nd) of the
+--                 record in field f of KEYS[k] becomes c (a deposit disputed, resolved
+--                 or charged back by this batch, its record written by an earlier one)
+--          "ops": [[cmd, k, arg...]] run after those, in order: RPUSH, LTRIM, DEL,
+--                 HSET, HDEL, SET on KEYS[k]; or REC k f v: field f of KEYS[k] set to v
+--                 unless it holds a decided record (its outcome, the 3rd character, is
+--                 not absent, 'x' dead or 'p' parked): a parked entry's record
 -- ARGV[13] id of the operator request in KEYS[8] this commit carries out ('' = none):
 --          abort ('stale') unless it is still there; deleted with the commit
 -- The :out entry also records the epoch that committed it ('ep'), so a
@@ -55,19 +58,31 @@ if ARGV[13] ~= '' and #redis.call('XRANGE', KEYS[8], ARGV[13], ARGV[13]) == 0 th
   return {'stale'}  -- carried out already (a commit re-sent after its reply was lost)
 end
 
-for _, k in ipairs(extra.del or {}) do redis.call('DEL', KEYS[k]) end
--- (a hash has a handful of fields: the client merges a batch's writes per key)
+-- (the client merges a batch's writes per account: one HSET each; unpack is bounded
+-- by Lua's C stack, so a batch of one account writes in slices)
 for h, fields in ipairs(cjson.decode(ARGV[9])) do
-  redis.call('HSET', KEYS[8 + h], unpack(fields))
+  local n = #fields
+  for k = 1, n, 1000 do
+    redis.call('HSET', KEYS[8 + h], unpack(fields, k, math.min(k + 999, n)))
+  end
+end
+for _, s in ipairs(extra.st or {}) do
+  local key = KEYS[s[1]]
+  local record = redis.call('HGET', key, s[2])
+  if record then
+    redis.call('HSET', key, s[2], string.sub(record, 1, 1) .. s[3] .. string.sub(record, 3))
+  end
 end
 for _, op in ipairs(extra.ops or {}) do
   local key = KEYS[op[2]]
   if op[1] == 'REC' then
     -- pcall: a key of another type (corrupted) is left alone, the commit goes on
-    local outcome = redis.pcall('HGET', key, 'outcome')
-    if outcome == false or outcome == 'dead' or outcome == 'parked' then
-      redis.call('DEL', key)
-      redis.call('HSET', key, unpack(op, 3))
+    local record = redis.pcall('HGET', key, op[3])
+    if type(record) ~= 'table' then
+      local outcome = record and string.sub(record, 3, 3)
+      if record == false or outcome == 'x' or outcome == 'p' then
+        redis.call('HSET', key, op[3], op[4])
+      end
     end
   else
     redis.call(op[1], key, unpack(op, 3))
