@@ -1,18 +1,18 @@
-"""The transaction: its wire form (validated with pydantic) and its internal form.
+"""The transaction's internal form and the rules on its fields.
 
-``TransactionIn`` is what a client sends (amount as a decimal string). ``Tx`` is
-the frozen envelope that travels through the stream (amount in integer units)
-with ``encode()`` / ``decode()``.
+``Tx`` is the frozen envelope that travels through the stream (amount in
+integer units) with ``encode()`` / ``decode()``. What a client sends (amount as
+a decimal string) is validated into a ``Tx`` by ``shared.wire``.
 """
 
 from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, NamedTuple, Self
+from typing import Annotated, Any, NamedTuple
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import Field
 
 from shared.errors import InvalidInput
 from shared.money import MAX_UNITS, format_amount, parse_amount
@@ -103,8 +103,8 @@ def build_tx(
 ) -> Tx:
     """Validate plain fields into a ``Tx``; raises ``InvalidInput`` naming the problem.
 
-    The same rules as ``TransactionIn`` without pydantic, for paths that read
-    many rows (CSV replay, ingest through ``from_wire``).
+    The rules of ``shared.wire`` on plain fields, for the CSV replay, whose
+    rows are no JSON (and whose errors name the line).
     """
     try:
         kind = TxType(tx_type)
@@ -113,59 +113,6 @@ def build_tx(
     units = check_shape(kind, amount, ref_tx_id)
     ref = None if ref_tx_id is None else check_id("ref_tx_id", ref_tx_id)
     return Tx(check_id("account_id", account_id), check_id("tx_id", tx_id), kind, units, ref)
-
-
-_WIRE_FIELDS = frozenset({"tx_id", "account_id", "type", "amount", "ref_tx_id"})
-_MAX_AMOUNT_CHARS = 40
-
-
-def from_wire(doc: object) -> Tx | None:
-    """The ``Tx`` of a parsed JSON document that ``TransactionIn`` accepts, else ``None``.
-
-    ``TransactionIn``'s rules (strict types, no extra field, the amount string
-    at most 40 characters, then ``build_tx``'s) without building a pydantic
-    model: ingest's hot path. ``None`` says only "not this way": ask
-    ``TransactionIn`` for the errors. tests/test_wire.py holds the two to the
-    same answers over generated documents.
-    """
-    if type(doc) is not dict or not _WIRE_FIELDS.issuperset(doc):
-        return None
-    account_id, tx_id, tx_type = doc.get("account_id"), doc.get("tx_id"), doc.get("type")
-    amount, ref_tx_id = doc.get("amount"), doc.get("ref_tx_id")
-    if type(account_id) is not str or type(tx_id) is not str or type(tx_type) is not str:
-        return None
-    if amount is not None and (type(amount) is not str or len(amount) > _MAX_AMOUNT_CHARS):
-        return None
-    if ref_tx_id is not None and type(ref_tx_id) is not str:
-        return None
-    try:
-        return build_tx(account_id, tx_id, tx_type, amount, ref_tx_id)
-    except InvalidInput:
-        return None
-
-
-class TransactionIn(BaseModel):
-    """A transaction as a client sends it (DESIGN §1)."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    tx_id: Id
-    account_id: Id
-    type: Annotated[TxType, Field(strict=False)]  # a string on the wire
-    amount: str | None = Field(default=None, examples=["10.5"], max_length=_MAX_AMOUNT_CHARS)
-    ref_tx_id: Id | None = None
-    _units: int | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _fields_match_type(self) -> Self:
-        self._units = check_shape(self.type, self.amount, self.ref_tx_id)
-        return self
-
-    def to_tx(self, accepted_at: int = 0) -> Tx:
-        # Read the private attribute directly: pydantic's __getattr__ path costs
-        # ~3 µs per transaction on the ingest hot path, this ~0.1 µs.
-        units = self.__pydantic_private__["_units"]  # type: ignore[index]
-        return Tx(self.account_id, self.tx_id, self.type, units, self.ref_tx_id, accepted_at)
 
 
 class Tx(NamedTuple):
@@ -204,7 +151,13 @@ class Tx(NamedTuple):
 
     @classmethod
     def decode(cls, data: bytes | str) -> Tx:
-        """Inverse of ``encode``; raises ``InvalidInput`` for anything malformed."""
+        """Inverse of ``encode``; raises ``InvalidInput`` for anything malformed.
+
+        Hand-written, not a pydantic schema like the client's form
+        (``shared.wire``): the data is ingest's own, and on the worker's hot
+        path a pydantic union of this form measured slower, an entry at a time
+        and a whole batch at once alike.
+        """
         try:
             doc = orjson.loads(data)
             kind, amount, ref = _TYPES[doc["y"]], doc.get("m"), doc.get("r")

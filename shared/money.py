@@ -8,15 +8,11 @@ whitespace around it (a reader that trims, like the CSV reader, trims first).
 
 from __future__ import annotations
 
-import re
-
 from shared.errors import InvalidAmount
 
 SCALE = 10_000
 PLACES = 4
 MAX_UNITS = 2**63 - 1
-
-_DECIMAL = re.compile(r"(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]*))?|\.(?P<only>[0-9]+)")
 
 
 def parse_amount(text: str) -> int:
@@ -26,16 +22,22 @@ def parse_amount(text: str) -> int:
     than four significant decimal places, zero, or more than a signed 64-bit
     integer holds.
     """
-    m = _DECIMAL.fullmatch(text)  # [0-9]: ASCII digits only, where \d takes any
-    if m is None:
+    whole, _, frac = text.partition(".")
+    # ASCII digits only (str.isdigit alone takes superscripts and other scripts'
+    # digits); "2." and ".5" are decimals
+    if not (
+        text.isascii()
+        and (whole.isdigit() or not whole)
+        and (frac.isdigit() or not frac)
+        and (whole or frac)
+    ):
         raise InvalidAmount(f"amount {text!r} is not a plain positive decimal")
-    whole = m["int"] or "0"
-    frac = (m["frac"] or m["only"] or "").rstrip("0")
+    frac = frac.rstrip("0")
     if len(frac) > PLACES:
         raise InvalidAmount(f"amount {text!r} has more than {PLACES} decimal places")
     if len(whole.lstrip("0")) > 19:  # cheap guard before building a huge int
         raise InvalidAmount(f"amount {text!r} is too large")
-    units = int(whole) * SCALE + int(frac.ljust(PLACES, "0"))
+    units = int(whole or "0") * SCALE + int(frac.ljust(PLACES, "0"))
     if units <= 0:
         raise InvalidAmount(f"amount {text!r} must be greater than zero")
     if units > MAX_UNITS:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import zlib
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys
-from shared.model import TransactionIn, Tx, TxType
+from shared.model import Tx, TxType
 from shared.sharding import shard_of
+from shared.wire import TRANSACTION
 
 
-def make(**fields: object) -> TransactionIn:
-    return TransactionIn.model_validate(fields)
+def make(**fields: object) -> Tx:
+    return TRANSACTION.validate_json(orjson.dumps(fields))
 
 
 def test_deposit_becomes_a_tx_in_units() -> None:
-    tx = make(tx_id="t1", account_id="acc-1", type="deposit", amount="10.25").to_tx()
+    tx = make(tx_id="t1", account_id="acc-1", type="deposit", amount="10.25")
     assert tx == Tx("acc-1", "t1", TxType.DEPOSIT, 102_500)
 
 

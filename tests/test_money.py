@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -47,3 +49,19 @@ def test_format_has_exactly_four_places() -> None:
 @given(st.integers(min_value=1, max_value=MAX_UNITS))
 def test_format_then_parse_is_identity(units: int) -> None:
     assert parse_amount(format_amount(units)) == units
+
+
+DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")  # DESIGN §1: digits and one point
+
+
+@given(st.text(alphabet="0123456789.+-e \u0661\u00b2\uff11", max_size=24))
+def test_an_amount_parses_exactly_when_it_is_digits_and_one_point(text: str) -> None:
+    try:
+        units = parse_amount(text)
+    except InvalidAmount:
+        units = None
+    if DECIMAL.fullmatch(text) is None:
+        assert units is None
+    elif units is not None:
+        whole, _, frac = text.partition(".")
+        assert units == int(whole or "0") * 10_000 + int(frac.ljust(4, "0")[:4] or "0")

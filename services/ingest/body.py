@@ -1,19 +1,18 @@
-"""Request bodies: read once under a size limit, parsed with orjson, validated.
+"""Request bodies: read once under a size limit, validated by pydantic-core from the bytes.
 
-FastAPI's generic body parsing is bypassed on purpose: one ``orjson.loads`` and
-one ``from_wire`` per item is the cheapest correct path, and a batch must
-report *every* invalid item by its index before anything is appended. An item
-``from_wire`` does not take goes through ``TransactionIn``, whose errors are
-the ones answered: what is accepted, and every error message, are pydantic's.
-An object with a repeated key is refused before either sees it
-(``duplicates``): orjson would have kept its last value.
+FastAPI's generic body parsing is bypassed on purpose: ``shared.wire``'s
+adapters parse and validate the body in one pass (a batch as one JSON array,
+NDJSON line by line), and a batch must report *every* invalid item by its
+index before anything is appended. What is accepted, and every error message,
+are pydantic's. pydantic-core keeps the last of repeated keys without a word,
+so an object that may repeat one is looked at again (``duplicates``) and
+refused naming the key.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
@@ -21,7 +20,8 @@ from starlette.types import Receive
 
 from services.ingest import duplicates, problems
 from services.ingest.media import NDJSON_TYPES
-from shared.model import TransactionIn, Tx, from_wire
+from shared.model import Tx
+from shared.wire import MIN_KEYS, TRANSACTION, batch, untagged
 
 
 async def read(request: Request, limit: int) -> bytes:
@@ -55,22 +55,25 @@ async def receive(channel: Receive, content_length: str | None, limit: int) -> b
             return b"".join(chunks)
 
 
+NOT_JSON = "the body is not valid JSON"
+
+
 def one(body: bytes) -> Tx:
     """One transaction (a JSON object), or ``422`` saying what is wrong with it."""
-    doc = _loads(body)
-    if type(doc) is dict and duplicates.possible(body, len(doc)):
+    try:
+        tx = TRANSACTION.validate_json(body)
+    except ValidationError as e:
+        repeated = duplicates.in_object(body)
+        errors = _repeated(repeated, ["body"]) if repeated else _errors(e, ["body"])
+        unparsable = errors[0]["type"] == "json_invalid"
+        detail = NOT_JSON if unparsable else _summary(errors)
+        raise problems.invalid(detail, errors) from None
+    if duplicates.possible(body, MIN_KEYS):
         repeated = duplicates.in_object(body)
         if repeated:
             errors = _repeated(repeated, ["body"])
             raise problems.invalid(_summary(errors), errors)
-    tx = from_wire(doc)
-    if tx is not None:
-        return tx
-    try:
-        return TransactionIn.model_validate(doc).to_tx()
-    except ValidationError as e:
-        errors = _errors(e, ["body"])
-        raise problems.invalid(_summary(errors), errors) from None
+    return tx
 
 
 def many(body: bytes, media_type: str, max_batch: int) -> list[Tx]:
@@ -78,102 +81,106 @@ def many(body: bytes, media_type: str, max_batch: int) -> list[Tx]:
 
     ``media_type`` is the request's, as ``media.require`` answered it.
     """
-    ndjson = media_type in NDJSON_TYPES
-    docs = _lines(body) if ndjson else _array(body)
-    if len(docs) > max_batch:
-        raise problems.invalid(
-            f"a batch holds at most {max_batch} transactions; this one has {len(docs)}",
-            [{"loc": ["body"], "msg": f"more than {max_batch} items", "type": "too_long"}],
-        )
-    kept = sum(len(doc) for doc in docs if type(doc) is dict)
-    repeated = _repeated_items(body, ndjson) if duplicates.possible(body, kept) else {}
-    txs: list[Tx] = []
-    errors: list[dict[str, Any]] = []
-    bad: list[int] = []
-    for index, doc in enumerate(docs):
-        if repeated and index in repeated:
-            errors += ({"index": index, **e} for e in _repeated(repeated[index], ["body", index]))
-            tx = None
-        else:
-            tx = _item(index, doc, errors)
-        if tx is None:
-            bad.append(index)
-        else:
-            txs.append(tx)
-    if bad:
-        detail = f"invalid item(s) at index {', '.join(map(str, bad))}; nothing was accepted"
-        raise problems.invalid(detail, errors, invalid_indices=bad)
+    if media_type in NDJSON_TYPES:
+        return _lines(body, max_batch)
+    try:
+        txs = batch(max_batch).validate_json(body)
+    except ValidationError as e:
+        raise _array_refusal(e, body, max_batch) from None
+    if duplicates.possible(body, MIN_KEYS * len(txs)):
+        _refuse_items({}, duplicates.in_array(body))
     return txs
 
 
-class _Unparsable:
-    """An NDJSON line that is not JSON; fails validation like any other bad item."""
+def _array_refusal(e: ValidationError, body: bytes, max_batch: int) -> problems.Problem:
+    """The 422 refusing the JSON array ``body``, for which pydantic raised ``e``."""
+    raw: list[dict[str, Any]] = e.errors(include_url=False, include_input=False)  # type: ignore[assignment]
+    whole = [error for error in raw if not error["loc"]]
+    if whole and whole[0]["type"] == "too_long":
+        has = whole[0]["ctx"]["actual_length"]
+        return _too_many(max_batch, has)
+    if whole:
+        errors = problems.validation_errors(whole, ["body"])
+        detail = "a batch is a JSON array of transactions (or NDJSON)"
+        if whole[0]["type"] == "json_invalid":
+            detail = NOT_JSON
+        return problems.invalid(detail, errors)
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    for error in raw:
+        index, *_ = error["loc"]
+        by_index.setdefault(index, []).append(_untagged(error, 1))
+    return _refusal(by_index, duplicates.in_array(body))
 
-    __slots__ = ("reason",)
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+def _too_many(max_batch: int, has: int) -> problems.Problem:
+    return problems.invalid(
+        f"a batch holds at most {max_batch} transactions; this one has {has}",
+        [{"loc": ["body"], "msg": f"more than {max_batch} items", "type": "too_long"}],
+    )
 
 
-def _item(index: int, doc: Any, errors: list[dict[str, Any]]) -> Tx | None:
-    """Item ``index`` of a batch, or ``None`` with its errors appended to ``errors``."""
-    tx = from_wire(doc)
-    if tx is not None:
-        return tx
-    if isinstance(doc, _Unparsable):
-        msg = f"not valid JSON: {doc.reason}"
-        errors.append({"index": index, "loc": ["body", index], "msg": msg, "type": "json_invalid"})
-        return None
-    try:
-        return TransactionIn.model_validate(doc).to_tx()
-    except ValidationError as e:
-        errors.extend({"index": index, **error} for error in _errors(e, ["body", index]))
-        return None
+def _lines(body: bytes, max_batch: int) -> list[Tx]:
+    """One transaction per non-blank line of an NDJSON ``body``."""
+    lines = _nonblank(body)
+    if len(lines) > max_batch:
+        raise _too_many(max_batch, len(lines))
+    validate, possible = TRANSACTION.validate_json, duplicates.possible
+    txs: list[Tx] = []
+    failed: dict[int, list[dict[str, Any]]] = {}
+    repeated: dict[int, list[str]] = {}
+    for index, line in enumerate(lines):
+        try:
+            txs.append(validate(line))
+        except ValidationError as e:
+            failed[index] = [_untagged(error, 0) for error in _raw(e)]
+        if index in failed or possible(line, MIN_KEYS):
+            keys = duplicates.in_object(line)
+            if keys:
+                repeated[index] = keys
+    _refuse_items(failed, repeated)
+    return txs
+
+
+def _refuse_items(failed: dict[int, list[dict[str, Any]]], repeated: dict[int, list[str]]) -> None:
+    if failed or repeated:
+        raise _refusal(failed, repeated)
+
+
+def _refusal(
+    failed: dict[int, list[dict[str, Any]]], repeated: dict[int, list[str]]
+) -> problems.Problem:
+    """The 422 naming each invalid item: by its errors (loc relative to the item), or,
+    where it repeats a key, by those keys alone."""
+    errors: list[dict[str, Any]] = []
+    bad = sorted(failed.keys() | repeated.keys())
+    for index in bad:
+        prefix: list[str | int] = ["body", index]
+        found = (
+            _repeated(repeated[index], prefix)
+            if index in repeated
+            else problems.validation_errors(failed[index], prefix)
+        )
+        errors += ({"index": index, **error} for error in found)
+    detail = f"invalid item(s) at index {', '.join(map(str, bad))}; nothing was accepted"
+    return problems.invalid(detail, errors, invalid_indices=bad)
+
+
+def _raw(e: ValidationError) -> list[dict[str, Any]]:
+    return e.errors(include_url=False, include_context=False, include_input=False)  # type: ignore[return-value]
+
+
+def _untagged(error: dict[str, Any], depth: int) -> dict[str, Any]:
+    """``error`` with its ``loc`` past the item's ``depth`` leading elements, without the tag."""
+    return untagged({**error, "loc": error["loc"][depth:]})
 
 
 def _errors(e: ValidationError, prefix: list[str | int]) -> list[dict[str, Any]]:
-    raw = e.errors(include_url=False, include_context=False, include_input=False)
-    return problems.validation_errors(raw, prefix)
-
-
-def _loads(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        error = {"loc": ["body"], "msg": f"not valid JSON: {e}", "type": "json_invalid"}
-        raise problems.invalid("the body is not valid JSON", [error]) from None
-
-
-def _array(body: bytes) -> list[Any]:
-    docs = _loads(body)
-    if not isinstance(docs, list):
-        error = {"loc": ["body"], "msg": "expected a JSON array", "type": "list_type"}
-        raise problems.invalid("a batch is a JSON array of transactions (or NDJSON)", [error])
-    return docs
+    return problems.validation_errors([_untagged(error, 0) for error in _raw(e)], prefix)
 
 
 def _nonblank(body: bytes) -> list[bytes]:
     """The lines of an NDJSON body that hold an item (a blank line holds none)."""
     return [line for line in body.splitlines() if line.strip()]
-
-
-def _lines(body: bytes) -> list[Any]:
-    """One JSON value per non-blank line."""
-    docs: list[Any] = []
-    for line in _nonblank(body):
-        try:
-            docs.append(orjson.loads(line))
-        except orjson.JSONDecodeError as e:
-            docs.append(_Unparsable(str(e)))
-    return docs
-
-
-def _repeated_items(body: bytes, ndjson: bool) -> dict[int, list[str]]:
-    """The keys repeated in each item of a batch, by index (only those with any)."""
-    if not ndjson:
-        return duplicates.in_array(body)
-    found = {i: duplicates.in_object(line) for i, line in enumerate(_nonblank(body))}
-    return {i: keys for i, keys in found.items() if keys}
 
 
 def _repeated(keys: list[str], prefix: list[str | int]) -> list[dict[str, Any]]:

@@ -1,18 +1,20 @@
 """Repeated keys in JSON objects: a cheap bound on every body, an exact look on a few.
 
-orjson keeps the last of repeated keys without a word, and has no option to
-refuse them. jiter (pydantic's parser, as a package of its own) has one
+pydantic-core's JSON parser (which validates the bodies, ``shared.wire``)
+keeps the last of repeated keys without a word, and has no option to refuse
+them. jiter (the same parser, as a package of its own) has one
 (``catch_duplicate_keys``), but parsing a batch with it took twice orjson's
 time, where the bound below adds a few percent to reading a batch.
 
 The bound: every member of a JSON object is written with exactly one ``:``
 outside strings, so a body holds at least as many ``:`` bytes as members
-(a ``:`` inside a string only adds to the count). When the objects orjson
-built hold as many keys as the body has ``:``, no member was dropped and no
-key was repeated. Only when the count is higher does the body get the exact
-look, the standard library's parser with ``object_pairs_hook``, which sees
-every member; a transaction never has a ``:`` in a valid field, so valid
-traffic never pays for it.
+(a ``:`` inside a string only adds to the count). A valid transaction holds
+at least ``shared.wire.MIN_KEYS`` members: when a body of valid ones has no
+more ``:`` than that many per item, no member was dropped and no key was
+repeated. Only when the count is higher (or the body is invalid) does it get
+the exact look, the standard library's parser with ``object_pairs_hook``,
+which sees every member; a transaction never has a ``:`` in a valid field,
+so valid traffic never pays for it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 def possible(raw: bytes, kept: int) -> bool:
     """Whether ``raw`` may repeat a key, given that its parsed objects hold ``kept`` keys.
 
-    ``kept`` may leave out the keys of nested objects: that only makes the
+    ``kept`` may be any lower bound of that (leave out the keys of nested
+    objects, count each valid item as ``MIN_KEYS``): that only makes the
     answer ``True`` more often.
     """
     return raw.count(b":") > kept
@@ -71,9 +74,9 @@ def _ignore(_: str) -> None:
 def _exact(raw: bytes) -> Any:
     """``raw`` parsed with every object's members seen; ``None`` when it cannot be.
 
-    Only what orjson read goes here, and the standard library reads all of it
-    (it is the more lenient) but for nesting deeper than its recursion limit.
-    An item that deep is invalid anyway, and so is its batch.
+    Anything may come here (an invalid body too); what cannot be read has no
+    repeats to name, and what is nested deeper than the standard library's
+    recursion limit is invalid anyway, and so is its batch.
     """
     try:
         return json.loads(

@@ -1,8 +1,8 @@
 """The OpenAPI description of bodies the routes read and write by hand.
 
 The POST routes parse their bodies themselves (see ``body.py``), so FastAPI
-cannot infer their request schema; it is declared here from
-``TransactionIn.model_json_schema()``. Responses are rendered with orjson and
+cannot infer their request schema; it is declared here from the wire union
+of ``shared.wire``, the one that validates them. Responses are rendered with orjson and
 described by the models below, which are documentation only.
 """
 
@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from services.ingest.media import JSON, NDJSON_TYPES
 from services.ingest.problems import MEDIA_TYPE as PROBLEM
-from shared.model import TransactionIn
+from shared.wire import TRANSACTION as TRANSACTION_ADAPTER
 
 
 class Receipt(BaseModel):
@@ -106,38 +106,16 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-# The decimal strings a client should send; the validator also accepts
-# trailing zeros past four places ("1.50000"), so this is documentation only.
-AMOUNT_PATTERN = r"^[0-9]{1,14}(\.[0-9]{1,4})?$"
-
-
 def transaction_schema() -> dict[str, Any]:
-    """``TransactionIn.model_json_schema()``, with the rule tying fields to ``type`` spelt out.
+    """The wire union's JSON schema (``shared.wire``), its definitions inlined.
 
-    The model checks that rule in a validator, which JSON Schema cannot see;
-    as two variants (money moves / refers to a deposit) generated clients and
-    schemathesis produce bodies the service accepts.
+    The discriminator's mapping points into ``$defs``, which the OpenAPI
+    document does not hold: without it, the two variants' ``type`` enums
+    already tell them apart.
     """
-    base = inline_refs(TransactionIn.model_json_schema())
-    props = base["properties"]
-    ids = {"tx_id": props["tx_id"], "account_id": props["account_id"]}
-    amount = {**props["amount"]["anyOf"][0], "pattern": AMOUNT_PATTERN, "examples": ["10.5"]}
-    ref = props["ref_tx_id"]["anyOf"][0]
-
-    def variant(title: str, types: list[str], extra: dict[str, Any]) -> dict[str, Any]:
-        properties = ids | {"type": {"type": "string", "enum": types}} | extra
-        required = [*ids, "type", *extra]
-        return {"title": title, "type": "object", "additionalProperties": False,
-                "properties": properties, "required": required}  # fmt: skip
-
-    return {
-        "title": base["title"],
-        "description": base["description"],
-        "oneOf": [
-            variant("Money movement", ["deposit", "withdrawal"], {"amount": amount}),
-            variant("Claim on a deposit", ["dispute", "resolve", "chargeback"], {"ref_tx_id": ref}),
-        ],
-    }
+    schema = inline_refs(TRANSACTION_ADAPTER.json_schema())
+    schema.pop("discriminator", None)
+    return schema
 
 
 TRANSACTION = transaction_schema()

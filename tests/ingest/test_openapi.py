@@ -1,7 +1,7 @@
 """The API against its own OpenAPI document, with generated requests (schemathesis).
 
 Bodies are generated from the request schemas the POST routes declare (from
-``TransactionIn.model_json_schema()``), both valid (positive) and invalid
+the wire union of ``shared.wire``), both valid (positive) and invalid
 (negative) ones; every answer must be a documented status with a documented
 content type, body and headers, and never a 5xx.
 """
