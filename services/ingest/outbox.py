@@ -51,16 +51,24 @@ class Outboxes:
         return [last[0][0] if last else "0-0" for last in await pipe.execute()]
 
     async def trimmed(self, positions: Sequence[str]) -> list[tuple[int, str]]:
-        """The shards whose log lost entries after ``positions`` (capped away), with the
-        newest lost ID (``XINFO STREAM``'s ``max-deleted-entry-id``)."""
+        """The shards whose log may have lost entries after ``positions`` (capped
+        away), each with its oldest entry kept.
+
+        Trimming leaves no trace of what it removed (``max-deleted-entry-id``
+        counts only XDEL), so: entries were removed (``entries-added`` over
+        ``length``) and the position is older than the oldest kept. Conservative:
+        a position that was the very last entry trimmed is reported too."""
         pipe = self.client.pipeline(transaction=False)
         for key in self.keys:
             pipe.xinfo_stream(key)
         lost = []
         for s, info in enumerate(await pipe.execute(raise_on_error=False)):
-            deleted = info.get("max-deleted-entry-id") if isinstance(info, dict) else None
-            if deleted and id_key(deleted) > id_key(positions[s]):
-                lost.append((s, deleted))
+            if not isinstance(info, dict) or not info.get("first-entry"):
+                continue  # no log yet (an error reply), or an empty one
+            oldest = info["first-entry"][0]
+            removed = int(info.get("entries-added", 0)) > int(info["length"])
+            if removed and id_key(positions[s]) < id_key(oldest):
+                lost.append((s, oldest))
         return lost
 
     async def read(self, positions: list[str], *, block_ms: int, count: int) -> list[Commit]:

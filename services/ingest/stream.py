@@ -8,7 +8,7 @@ order: a client that reconnects with it as ``Last-Event-ID`` gets exactly
 the commits after it, none twice and none missed, whichever ingest process
 serves it. Without ``Last-Event-ID`` the stream starts now; with one whose
 position the log has trimmed past (``TXFLOW_OUT_MAXLEN``) an ``event: gap``
-names each shard that lost entries (read those from the account history).
+names each shard that may have lost entries (read those from the account history).
 
 Bounded: at most ``TXFLOW_MAX_STREAMS`` streams per process (``503``
 beyond); each has a reader task filling a buffer of ``TXFLOW_STREAM_BUFFER``
@@ -105,8 +105,8 @@ class Streams:
             positions = resume if resume is not None else await self._outboxes.ends()
             yield b"retry: %d\n\n" % RETRY_MS
             if resume is not None:
-                for shard, lost in await self._outboxes.trimmed(positions):
-                    data = orjson.dumps({"shard": shard, "lost_through": lost})
+                for shard, oldest in await self._outboxes.trimmed(positions):
+                    data = orjson.dumps({"shard": shard, "oldest_kept": oldest})
                     yield b"event: gap\ndata: %s\n\n" % data
             reader = asyncio.create_task(self._read(positions, account, queue))
             while True:
