@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from shared import keys
+from shared import keys, resp
 from shared.outcomes import Outcome, unpack
 from shared.store import Client
 
@@ -25,6 +25,11 @@ POLL_S = 0.02
 
 Commit = tuple[int, str, list[Outcome]]
 """One ``:out`` entry: its shard, its ID and its outcomes."""
+
+
+def _fields(flat: list[Any]) -> dict[Any, Any]:
+    """An entry's fields as a RESP2 reply holds them (name, value, ...) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def id_key(entry_id: str) -> tuple[int, int]:
@@ -82,9 +87,15 @@ class Outboxes:
             if not replies:
                 await asyncio.sleep(POLL_S)
         else:
-            streams: dict[Any, Any] = dict(zip(self.keys, positions, strict=True))
-            found: Any = await self.client.xread(streams, count=count, block=block_ms)
-            replies = found or []
+            # Packed by hiredis (resp.py): redis-py's packing of the 2 x shards
+            # arguments cost ~100 µs per read, most of the reader's CPU.
+            command = resp.pack("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS",
+                                *self.keys, *positions)  # fmt: skip
+            found: Any = await resp.execute(self.client, command)  # type: ignore[arg-type]
+            replies = [
+                (key, [(entry_id, _fields(flat)) for entry_id, flat in entries])
+                for key, entries in found or ()
+            ]
         return self._commits(replies, positions)
 
     def _commits(self, replies: list[Any], positions: list[str]) -> list[Commit]:

@@ -71,7 +71,7 @@ class Wait:
     ) -> tuple[int, list[Receipt], dict[str, str]]:
         """Status, receipts and headers for ``txs`` given the request's ``Prefer`` values."""
         seconds = preferred_wait(prefer)
-        if not seconds:
+        if not seconds or not txs:
             return 202, await self.intake.accept(txs, client), {}
         applied = self.applied(seconds)
         status, receipts = await self.accept(txs, client, applied)
@@ -90,15 +90,20 @@ class Wait:
         if waiters is None:  # at the bound: as without the header
             return 202, await self.intake.accept(txs, client)
         try:
-            async with translated(self._deadline_s):
-                await self.waiters.started()
+            if not self.waiters.reading:
+                async with translated(self._deadline_s):
+                    await self.waiters.started()
             receipts = await self.intake.accept(txs, client)
             for waiter, receipt in zip(waiters, receipts, strict=True):
                 waiter.bind(receipt["stream_id"])
-            futures = [w.future for w in waiters if not w.future.done()]
-            if futures:
-                await asyncio.wait(futures, timeout=seconds)
-            outcomes = [w.future.result() if w.future.done() else None for w in waiters]
+            done = waiters[0].request.done
+            if not done.done():
+                timer = asyncio.get_running_loop().call_later(seconds, _expire, done)
+                try:
+                    await done
+                finally:
+                    timer.cancel()
+            outcomes = [w.outcome for w in waiters]
         finally:
             self.waiters.release(waiters)
         return await self._answer(receipts, waiters, outcomes)
@@ -139,6 +144,11 @@ class Wait:
             (value, state), ckpt = replies[2 * n], replies[2 * n + 1]
             found.append((_recorded(r, value, ckpt), state))
         return found
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 def _recorded(receipt: Receipt, value: str | None, ckpt: str | None) -> Outcome | None:

@@ -37,16 +37,27 @@ COUNT = 1000
 """Commits read per ``XREAD`` at most."""
 
 
+class Request:
+    """The waiters of one request: ``done`` once every one has its outcome."""
+
+    __slots__ = ("done", "undecided")
+
+    def __init__(self, done: asyncio.Future[None], undecided: int) -> None:
+        self.done = done
+        self.undecided = undecided
+
+
 class Waiter:
-    """One transaction waited for: its outcome once its entry is decided."""
+    """One transaction waited for: its ``outcome`` once its entry is decided."""
 
-    __slots__ = ("early", "future", "key", "stream_id")
+    __slots__ = ("early", "key", "outcome", "request", "stream_id")
 
-    def __init__(self, key: tuple[str, str], future: asyncio.Future[Outcome]) -> None:
+    def __init__(self, key: tuple[str, str], request: Request) -> None:
         self.key = key
-        self.future = future
+        self.request = request
         self.stream_id: str | None = None
         self.early: list[Outcome] = []
+        self.outcome: Outcome | None = None
 
     def bind(self, stream_id: str) -> None:
         """The append answered: ``stream_id`` is this transaction's entry."""
@@ -58,8 +69,12 @@ class Waiter:
     def offer(self, outcome: Outcome) -> None:
         if self.stream_id is None:
             self.early.append(outcome)
-        elif outcome["e"] == self.stream_id and not self.future.done():
-            self.future.set_result(outcome)
+        elif outcome["e"] == self.stream_id and self.outcome is None:
+            self.outcome = outcome
+            request = self.request
+            request.undecided -= 1
+            if not request.undecided and not request.done.done():
+                request.done.set_result(None)
 
 
 class Waiters:
@@ -77,13 +92,14 @@ class Waiters:
         self._idle_since = time.monotonic()
 
     def register(self, pairs: Sequence[tuple[str, str]]) -> list[Waiter] | None:
-        """A waiter per ``(account_id, tx_id)``; ``None`` when they would pass the bound."""
+        """A waiter per ``(account_id, tx_id)``, all of one ``Request``; ``None`` when
+        they would pass the bound."""
         if self.count + len(pairs) > self._max:
             return None
-        loop = asyncio.get_running_loop()
+        request = Request(asyncio.get_running_loop().create_future(), len(pairs))
         made = []
         for key in pairs:
-            waiter = Waiter(key, loop.create_future())
+            waiter = Waiter(key, request)
             self._by_key.setdefault(key, []).append(waiter)
             made.append(waiter)
         self.count += len(made)
@@ -99,6 +115,12 @@ class Waiters:
         self.count -= len(waiters)
         if not self.count:
             self._idle_since = time.monotonic()
+
+    @property
+    def reading(self) -> bool:
+        """The reader runs and has its start positions: ``started`` would return at once."""
+        started, task = self._started, self._task
+        return started is not None and started.done() and task is not None and not task.done()
 
     async def started(self) -> None:
         """Return once the reader reads every log from a position no later than now."""
