@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     max_streams: int = Field(default=100, ge=1)
     stream_buffer: int = Field(default=1000, ge=1)
 
+    # ingest's console (services/console): it reads Redis only while watched, at
+    # most once per sample, however many pages poll it
+    console_sample_ms: int = Field(default=1000, ge=100)
+    console_history: int = Field(default=600, ge=2, le=100_000)  # samples kept
+    console_rows: int = Field(default=100, ge=1, le=10_000)  # dead letters, parked listed
+    console_latency_commits: int = Field(default=64, ge=1, le=10_000)  # :out read per sample
+    console_action_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
     # worker
     lease_ttl_ms: int = Field(default=10_000, ge=300)
     batch: int = Field(default=500, ge=1, le=5000)

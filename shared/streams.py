@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+"""A complete stream ID, ``<ms>-<seq>``: what names one entry (a dead letter)."""
+
+
+def is_id(text: str) -> bool:
+    return re.fullmatch(ID_PATTERN, text) is not None
+
 
 def id_key(stream_id: str) -> tuple[int, int]:
     """A stream ID as a sortable pair: ``"1700000000000-3"`` → ``(1700000000000, 3)``."""

@@ -96,8 +96,7 @@ def run_parked(client: SyncClient, args: argparse.Namespace) -> int:
         print(status.as_json(parked.show(client, args.account)))
         return 0
     note = getattr(args, "note", "")
-    k, request_id = parked.send(client, args.parked_command, args.account, note)
-    found = parked.wait(client, k, request_id, args.timeout)
+    found = parked.resolve(client, args.parked_command, args.account, note, args.timeout)
     print(parked.describe(found))
     return 0 if found["status"] == "released" else 1
 

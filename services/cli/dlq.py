@@ -4,6 +4,9 @@ A replay appends the original entry to its shard's stream again (a new
 stream ID, the same idempotency key): a dead letter never reserved its id, so
 the replay is decided once, afresh (its new outcome and reason), and replaying
 it twice gives a ``duplicate``.
+
+The console (``services.console``) lists and replays dead letters through these
+same functions.
 """
 
 from __future__ import annotations
@@ -19,22 +22,46 @@ from shared.model import Tx
 from shared.records import unpack
 from shared.sharding import shard_of
 from shared.store import SyncClient
+from shared.streams import is_id
 
 
-def letters(client: SyncClient) -> list[dict[str, Any]]:
-    found = []
-    for k in shard_keys(shard_count(client)):
-        rows: Any = client.xrange(k.dlq)
-        for dlq_id, fields in rows:
-            doc = orjson.loads(fields["d"])
-            found.append({"shard": k.shard, "id": dlq_id, **doc})
-    return found
+def letters(client: SyncClient, limit: int | None = None) -> list[dict[str, Any]]:
+    """Dead letters by shard, oldest first: every one, or the first ``limit`` in all."""
+    every = shard_keys(shard_count(client))
+    pipe = client.pipeline(transaction=False)
+    for k in every:
+        pipe.xrange(k.dlq, count=limit)
+    found = [
+        letter(k.shard, dlq_id, fields)
+        for k, rows in zip(every, pipe.execute(), strict=True)
+        for dlq_id, fields in rows
+    ]
+    return found if limit is None else found[:limit]
+
+
+def letter(shard: int, dlq_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """One dead letter: where it is, the worker's record (``e`` its entry id in
+    ``:in``, ``d`` the entry, ``reason``) and ``tx``, the transaction the entry
+    holds (``None`` when it cannot be decoded)."""
+    doc = orjson.loads(fields["d"])
+    try:
+        tx: dict[str, Any] | None = Tx.decode(doc.get("d") or b"").to_wire()
+    except InvalidInput:
+        tx = None
+    return {"shard": shard, "id": dlq_id, **doc, "tx": tx}
 
 
 def find(client: SyncClient, dlq_id: str) -> dict[str, Any]:
-    for letter in letters(client):
-        if letter["id"] == dlq_id:
-            return letter
+    """The dead letter ``dlq_id``, whichever shard holds it (one read per shard)."""
+    if not is_id(dlq_id):
+        raise LookupError(f"no dead letter with id {dlq_id!r} (an id reads like 1700000000000-0)")
+    every = shard_keys(shard_count(client))
+    pipe = client.pipeline(transaction=False)
+    for k in every:
+        pipe.xrange(k.dlq, min=dlq_id, max=dlq_id)
+    for k, rows in zip(every, pipe.execute(), strict=True):
+        for found_id, fields in rows:
+            return letter(k.shard, found_id, fields)
     raise LookupError(f"no dead letter with id {dlq_id}")
 
 
@@ -46,8 +73,8 @@ def replay(client: SyncClient, dlq_id: str) -> str:
     decided, the transaction reads as not processed, then as its new outcome,
     with no field of the dead record left.
     """
-    letter = find(client, dlq_id)
-    data: str | None = letter.get("d")
+    found = find(client, dlq_id)
+    data: str | None = found.get("d")
     try:
         tx = Tx.decode(data or b"")
     except InvalidInput as e:
@@ -60,7 +87,7 @@ def replay(client: SyncClient, dlq_id: str) -> str:
         dead = record is not None and unpack(record).outcome == "dead"
         pipe.multi()
         pipe.xadd(k.inbox, {"d": str(data)})
-        pipe.xdel(ShardKeys(letter["shard"]).dlq, dlq_id)
+        pipe.xdel(ShardKeys(found["shard"]).dlq, dlq_id)
         if dead:
             pipe.hdel(account, tx.tx_id)
 
@@ -75,6 +102,11 @@ def show_table(found: list[dict[str, Any]]) -> None:
     table = Table(title=f"dead letters ({len(found)})")
     for column in ("shard", "id", "entry", "reason"):
         table.add_column(column)
-    for letter in found:
-        table.add_row(str(letter["shard"]), letter["id"], str(letter.get("e")), letter["reason"])
+    for found_letter in found:
+        table.add_row(
+            str(found_letter["shard"]),
+            found_letter["id"],
+            str(found_letter.get("e")),
+            found_letter["reason"],
+        )
     Console().print(table)

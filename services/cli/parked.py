@@ -113,6 +113,16 @@ def wait(client: SyncClient, k: ShardKeys, request_id: str, timeout: float) -> d
     return found
 
 
+def resolve(
+    client: SyncClient, op: Op, account: str, note: str = "", timeout: float = 30.0
+) -> dict[str, Any]:
+    """Retry or skip a parked account: send the request, wait for its result
+    (``RuntimeError`` past ``timeout``: the request stays queued). ``txflow parked
+    retry|skip`` and the console's buttons both come here."""
+    k, request_id = send(client, op, account, note)
+    return wait(client, k, request_id, timeout)
+
+
 def describe(found: dict[str, Any]) -> str:
     """One line saying what a retry or skip did."""
     account, status = found.get("account"), found["status"]

@@ -65,10 +65,21 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
                 "dlq": dlq,
                 "parked": len(accounts),
                 "held": held.get(k.shard, 0),
+                # the shard's counts of entries appended and committed ever (None
+                # before the first commit counted them): the console's rates
+                "appended": info.get("entries-added"),
+                "committed": None if committed is None else int(committed),
             }
         )
     now_ms = int(time.time() * 1000)
-    workers = [{"id": w, "expires_in_ms": int(score) - now_ms} for w, score in _live(client)]
+    workers = [
+        {
+            "id": w,
+            "expires_in_ms": int(score) - now_ms,
+            "shards": [r["shard"] for r in rows if r["owner"] == w],
+        }
+        for w, score in _live(client)
+    ]
     return {"shards": rows, "workers": workers}
 
 

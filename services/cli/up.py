@@ -87,6 +87,7 @@ def banner(stack: LocalStack, settings: Settings) -> str:
         f"txflow is up: ingest + {stack.workers} workers on {where} ({stack.redis_url})",
         f"  API      {stack.api}/v1/transactions",
         f"  docs     {stack.api}/docs (Swagger UI), {stack.api}/openapi.json",
+        f"  console  {stack.api}/console",
         f"  metrics  {stack.api}/metrics",
         f"  status   txflow status (here; elsewhere REDIS_URL={stack.redis_url})",
         f"  pids     {pids}",

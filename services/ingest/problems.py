@@ -25,6 +25,7 @@ MEDIA_TYPE = "application/problem+json"
 VALIDATION = "urn:txflow:problem:validation"
 BACKPRESSURE = "urn:txflow:problem:backpressure"
 UNAVAILABLE_TYPE = "urn:txflow:problem:unavailable"
+READ_ONLY = "urn:txflow:problem:read-only"
 
 
 class Problem(Exception):
@@ -151,6 +152,12 @@ def unauthorized() -> Problem:
     return Problem(
         401, "a valid 'Authorization: Bearer <token>' header is required", headers=headers
     )
+
+
+def read_only() -> Problem:
+    """403: an action asked of an ingest without ``TXFLOW_API_TOKEN`` (no one to trust)."""
+    detail = "actions need a token: set TXFLOW_API_TOKEN on ingest (the console is read-only)"
+    return Problem(403, detail, type=READ_ONLY, title="Read-only")
 
 
 def not_found(detail: str) -> Problem:

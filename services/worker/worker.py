@@ -14,16 +14,13 @@ import os
 import secrets
 import socket
 import time
-from contextlib import suppress
 from typing import Any
 
 from services.worker import shares
-from services.worker.leases import Lease
-from services.worker.scripts import Scripts, evalsha
+from services.worker.leases import Leases
+from services.worker.scripts import Scripts
 from services.worker.shard import ShardRunner
-from shared import keys
 from shared.deployment import ensure_deployment
-from shared.keys import GROUP, ShardKeys
 from shared.outage import Outage
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, Client
@@ -50,6 +47,7 @@ class Worker:
         self.id = worker_id or default_worker_id()
         self.burst = burst
         self.scripts = Scripts.register(client)
+        self.leases = Leases(client, self.scripts, self.id, settings.lease_ttl_ms)
         # One log line per Redis outage, shared by the tick and every shard runner.
         self.outage = Outage(log, f"worker {self.id}: Redis")
         self.order = shares.preference(self.id, settings.shards)
@@ -104,10 +102,10 @@ class Worker:
         # Leases first: on a cluster, the node holding txflow:workers may be the
         # one that is down, and the shards on the other nodes must keep going.
         await self.renew()
-        beat = self.scripts.heartbeat
-        live = await evalsha(self.client, beat, [keys.WORKERS], [self.id, self.ttl_ms])
+        live = await self.leases.heartbeat()
         target = shares.target_share(self.settings.shards, len(live))
-        free = await self.free_shards() - self.drained
+        others = [s for s in range(self.settings.shards) if s not in self.runners]
+        free = await self.leases.free(others) - self.drained
         moves = shares.plan(set(self.runners), free, target, self.order)
         for shard in moves.acquire:
             await self.acquire(shard)
@@ -130,31 +128,15 @@ class Worker:
                     self.drained.add(shard)
 
     async def renew(self) -> None:
-        """Extend every lease we hold; a lease found lost stops its runner at once.
-
-        One script call per lease, all at once: a cluster pipeline cannot run
-        scripts, and a cluster node that is down must not keep the shards on
-        the other nodes from being renewed. A lease whose renewal failed keeps
-        its old deadline: its runner stops committing when that passes.
-        """
+        """Extend every lease we hold; a lease found lost stops its runner at once."""
         if not self.runners:
             return
-        sent = time.monotonic()
         shards = list(self.runners)
-        renew = self.scripts.renew
-        calls = (evalsha(self.client, renew, [ShardKeys(s).lease], [self.id, self.ttl_ms])
-                 for s in shards)  # fmt: skip
-        renewed = await asyncio.gather(*calls, return_exceptions=True)
+        renewed = await self.leases.renew([self.runners[s][0].lease for s in shards])
         for shard, ok in zip(shards, renewed, strict=True):
-            if isinstance(ok, BaseException):
-                continue  # its lease keeps its old deadline; the error is dealt with below
-            runner, task = self.runners[shard]
-            if ok:
-                runner.lease.valid_until = sent + self.ttl_ms / 1000
-            else:
+            if ok is False:
                 log.warning("worker %s lost shard %d", self.id, shard)
-                task.cancel()  # stop touching it at once; the commit is fenced anyway
-                del self.runners[shard]
+                self.runners.pop(shard)[1].cancel()  # stop at once; the commit is fenced anyway
                 self.outage.ok(shard)  # its runner tries no more
         failures = [e for e in renewed if isinstance(e, BaseException)]
         unexpected = [e for e in failures if not isinstance(e, UNAVAILABLE)]
@@ -165,22 +147,10 @@ class Worker:
         else:
             self.outage.ok("renew")
 
-    async def free_shards(self) -> set[int]:
-        candidates = [s for s in range(self.settings.shards) if s not in self.runners]
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shard in candidates:
-                pipe.exists(ShardKeys(shard).lease)
-            taken = await pipe.execute()
-        return {s for s, t in zip(candidates, taken, strict=True) if not t}
-
     async def acquire(self, shard: int) -> None:
-        sent = time.monotonic()
-        k = ShardKeys(shard)
-        args: list[str | int] = [self.id, self.ttl_ms]
-        token = await evalsha(self.client, self.scripts.acquire, [k.lease, k.epoch], args)
-        if token is None:
+        lease = await self.leases.acquire(shard)
+        if lease is None:
             return  # another worker was faster
-        lease = Lease(shard, int(token), sent + self.ttl_ms / 1000)
         runner = ShardRunner(
             self.client,
             self.scripts,
@@ -205,20 +175,10 @@ class Worker:
         self.outage.ok(shard)  # its runner tries no more
         if not task.cancelled() and task.exception() is not None:
             log.error("shard %d runner failed", shard, exc_info=task.exception())
-        k = ShardKeys(shard)
-        with suppress(*UNAVAILABLE):
-            await evalsha(self.client, self.scripts.release, [k.lease], [self.id])
-            await self.leave_group(k)
+        await self.leases.release(shard)
         log.info("worker %s released shard %d (%d entries)", self.id, shard, runner.processed)
-
-    async def leave_group(self, k: ShardKeys) -> None:
-        # Only a consumer with nothing pending may be deleted: its entries would vanish.
-        for consumer in await self.client.xinfo_consumers(k.inbox, GROUP):
-            if consumer["name"] == self.id and consumer["pending"] == 0:
-                await self.client.xgroup_delconsumer(k.inbox, GROUP, self.id)
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(self.release(s) for s in list(self.runners)))
-        with suppress(*UNAVAILABLE):
-            await self.client.zrem(keys.WORKERS, self.id)
+        await self.leases.resign()
         log.info("worker %s stopped", self.id)

@@ -145,7 +145,7 @@ async def test_every_script_call_of_a_worker_on_the_cluster_is_in_one_slot(
     aclient = connect(settings, decode_responses=True)
     calls: list[tuple[str, list[str]]] = []
     worker = Worker(settings, aclient, "w1")
-    worker.scripts = recording(worker.scripts, calls)
+    worker.scripts = worker.leases.scripts = recording(worker.scripts, calls)
     try:
         await worker.tick()  # heartbeat, acquire every shard; the runners commit
         await poll(lambda: sum(r.processed for r, _ in worker.runners.values()) == len(txs),

@@ -48,6 +48,10 @@ OPERATIONS = [
     ("GET", "/v1/accounts/{account_id}/transactions/{tx_id}"),
     ("GET", "/v1/shards"),
     ("GET", "/v1/outcomes"),
+    ("GET", "/v1/status"),
+    ("POST", "/v1/dlq/{dlq_id}/replay"),
+    ("POST", "/v1/parked/{account}/retry"),
+    ("POST", "/v1/parked/{account}/skip"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 ]
@@ -56,7 +60,7 @@ ENDLESS = {"/v1/outcomes"}
 
 
 # Negative cases need inputs to spoil: the probes and /v1/shards take none.
-TAKE_NO_INPUT = {"/healthz", "/readyz", "/v1/shards"}
+TAKE_NO_INPUT = {"/healthz", "/readyz", "/v1/shards", "/v1/status"}
 CASES = [
     (method, path, GenerationMode.POSITIVE) for method, path in OPERATIONS if path not in ENDLESS
 ] + [
