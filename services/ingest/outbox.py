@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from shared import keys, resp
 from shared.outcomes import Outcome, unpack
 from shared.store import Client
+from shared.streams import id_key
 
 POLL_S = 0.02
 """A cluster reader's pause after a read that found nothing."""
@@ -30,12 +31,6 @@ Commit = tuple[int, str, list[Outcome]]
 def _fields(flat: list[Any]) -> dict[Any, Any]:
     """An entry's fields as a RESP2 reply holds them (name, value, ...) as a dict."""
     return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def id_key(entry_id: str) -> tuple[int, int]:
-    """A stream ID as a pair that sorts as Redis orders IDs."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 class Outboxes:

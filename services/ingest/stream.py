@@ -22,7 +22,6 @@ comment is sent every ``PING_S``. Each stream holds one Redis connection
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,6 +35,7 @@ from shared import records
 from shared.errors import StoreUnavailable
 from shared.outcomes import Outcome
 from shared.store import UNAVAILABLE
+from shared.streams import is_id
 
 PING_S = 15.0
 """Seconds without an event after which a comment keeps proxies from closing."""
@@ -43,14 +43,13 @@ COUNT = 100
 """Commits read per ``XREAD`` at most."""
 RETRY_MS = 1000
 """What the stream asks clients to wait before reconnecting (``retry:``)."""
-_POSITION = re.compile(r"^\d{1,20}-\d{1,20}$")
 _END = object()
 
 
 def positions_of(last_event_id: str, shards: int) -> list[str]:
     """The positions a ``Last-Event-ID`` names; a ``Problem`` (422) if it names none."""
     found = last_event_id.split(",")
-    if len(found) != shards or not all(_POSITION.match(p) for p in found):
+    if len(found) != shards or not all(map(is_id, found)):
         raise problems.invalid(
             f"Last-Event-ID is not an event id of this stream: {shards} stream IDs "
             "joined by ',' (the id of the last event received)",

@@ -23,13 +23,13 @@ from contextlib import suppress
 from typing import Any
 
 from services.ingest.intake import Intake, Receipt
-from services.ingest.outbox import id_key
 from services.ingest.waiters import Waiter, Waiters
 from shared import keys, records
 from shared.errors import StoreUnavailable
 from shared.model import Tx
 from shared.outcomes import Outcome
 from shared.store import UNAVAILABLE, Client, translated
+from shared.streams import id_key
 
 
 def preferred_wait(values: Iterable[str]) -> int | None:
