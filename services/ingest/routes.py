@@ -118,7 +118,7 @@ async def get_outcomes(
     per commit, resumable with ``Last-Event-ID``; only ``account``'s when given."""
     last = request.headers.get("last-event-id")
     resume = None if last is None else stream.positions_of(last, runtime.settings.shards)
-    return runtime.streams.response(resume, account)
+    return await runtime.streams.response(resume, account)
 
 
 async def get_shards(runtime: RuntimeDep) -> Response:

@@ -108,7 +108,7 @@ async def running(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime
         waiters = Waiters(outboxes, max_waiters=settings.max_waiters, block_ms=block_ms)
         streams = Streams(
             outboxes, max_streams=settings.max_streams, buffer=settings.stream_buffer,
-            block_ms=block_ms,
+            block_ms=block_ms, deadline_s=deadline_s,
         )  # fmt: skip
         wait = Wait(
             intake, waiters, client, shards=settings.shards, max_wait_s=settings.max_wait_s,

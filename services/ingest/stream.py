@@ -34,7 +34,7 @@ from services.ingest.outbox import Commit, Outboxes
 from shared import records
 from shared.errors import StoreUnavailable
 from shared.outcomes import Outcome
-from shared.store import UNAVAILABLE
+from shared.store import UNAVAILABLE, translated
 from shared.streams import is_id
 
 PING_S = 15.0
@@ -80,30 +80,40 @@ def event(commit: Commit, positions: list[str], account: str | None) -> bytes | 
 class Streams:
     """The open streams of one process, within ``max_streams``."""
 
-    def __init__(self, outboxes: Outboxes, *, max_streams: int, buffer: int, block_ms: int) -> None:
+    def __init__(
+        self, outboxes: Outboxes, *, max_streams: int, buffer: int, block_ms: int,
+        deadline_s: float,
+    ) -> None:  # fmt: skip
         self._outboxes = outboxes
+        self._deadline_s = deadline_s
         self._max = max_streams
         self._buffer = buffer
         self._block_ms = block_ms
         self.open = 0
 
-    def response(self, resume: list[str] | None, account: str | None) -> Response:
-        """The stream from ``resume`` (``None``: from now); ``Problem`` 503 at the bound."""
+    async def response(self, resume: list[str] | None, account: str | None) -> Response:
+        """The stream from ``resume`` (``None``: from now); ``Problem`` 503 at the bound,
+        ``StoreUnavailable`` when Redis does not tell where now is within the deadline."""
         if self.open >= self._max:
             raise problems.unavailable(
                 f"{self.open} outcome streams are open (TXFLOW_MAX_STREAMS); retry later"
             )
+        positions = resume
+        if positions is None:
+            async with translated(self._deadline_s):
+                positions = await self._outboxes.ends()
         self.open += 1
-        return _EventStream(self.events(resume, account), self)
+        return _EventStream(self.events(positions, account, fresh=resume is None), self)
 
-    async def events(self, resume: list[str] | None, account: str | None) -> AsyncIterator[bytes]:
-        """The stream's bytes."""
+    async def events(
+        self, positions: list[str], account: str | None, *, fresh: bool
+    ) -> AsyncIterator[bytes]:
+        """The stream's bytes from ``positions`` (``fresh``: taken now, no gap to check)."""
         queue: asyncio.Queue[Any] = asyncio.Queue(self._buffer + 1)
         reader = None
         try:
-            positions = resume if resume is not None else await self._outboxes.ends()
             yield b"retry: %d\n\n" % RETRY_MS
-            if resume is not None:
+            if not fresh:
                 for shard, oldest in await self._outboxes.trimmed(positions):
                     data = orjson.dumps({"shard": shard, "oldest_kept": oldest})
                     yield b"event: gap\ndata: %s\n\n" % data

@@ -145,10 +145,12 @@ class Waiters:
                     started.set_result(None)
                 commits = await self._outboxes.read(positions, block_ms=self._block_ms, count=COUNT)
                 failures = 0
-            except UNAVAILABLE as e:
+            except Exception as e:  # never let the reader die: waiters fall back to records
                 failures += 1
                 if failures == 1:
-                    log.warning("outcome reader: %s (retrying)", e)
+                    log.warning(
+                        "outcome reader: %s (retrying)", e, exc_info=not isinstance(e, UNAVAILABLE)
+                    )
                 await asyncio.sleep(compute_backoff(failures, max_backoff=2.0))
                 continue
             by_key = self._by_key

@@ -160,7 +160,7 @@ class FakeOutboxes:
 
 
 async def test_a_client_slower_than_its_buffer_is_cut_after_the_buffered_events() -> None:
-    streams = Streams(FakeOutboxes(5), max_streams=1, buffer=3, block_ms=1)  # type: ignore[arg-type]
+    streams = Streams(FakeOutboxes(5), max_streams=1, buffer=3, block_ms=1, deadline_s=1)  # type: ignore[arg-type]
     queue: asyncio.Queue[Any] = asyncio.Queue(4)
     await asyncio.wait_for(streams._read(["0-0", "0-0"], None, queue), 5)
     items = [queue.get_nowait() for _ in range(queue.qsize())]
