@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.ingest.wait import _recorded, preferred_wait
+from services.ingest.waiters import Waiter
 from services.worker.worker import Worker
 from tests.ingest.conftest import SHARDS, Api, deposit, make_settings, serve
 from tests.poison import Poison, install
@@ -190,3 +191,18 @@ def test_a_record_answers_for_its_own_entry_or_as_a_duplicate_once_passed() -> N
     assert _recorded(receipt, "daa100|3-0", "4-0") is None  # its own entry is not decided yet
     assert _recorded(receipt, None, "6-0") is None
     assert SHARDS  # (the in-process services use the harness's shard count)
+
+
+async def test_an_outcome_the_reader_missed_is_answered_from_the_record(
+    api: Api, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reader delivers nothing (as if cut off from Redis): at the deadline the
+    # record and the account's state answer.
+    monkeypatch.setattr(Waiter, "offer", lambda self, outcome: None)
+    async with worker(redis_url):
+        three = {"prefer": "wait=3"}  # all of it waited out: the reader delivers nothing
+        r = await api.http.post("/v1/transactions", json=deposit("f1", "ivan", "3"), headers=three)
+        assert r.status_code == 200, r.text
+        assert (r.json()["outcome"], r.json()["account"]["available"]) == ("applied", "3.0000")
+        r = await api.http.post("/v1/transactions", json=deposit("f1", "ivan", "3"), headers=three)
+        assert (r.status_code, r.json()["outcome"]) == (200, "duplicate")
