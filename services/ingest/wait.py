@@ -23,7 +23,7 @@ from contextlib import suppress
 from typing import Any
 
 from services.ingest.intake import Intake, Receipt
-from services.ingest.waiters import Waiter, Waiters
+from services.ingest.waiters import Waiters
 from shared import keys, records
 from shared.errors import StoreUnavailable
 from shared.model import Tx
@@ -106,10 +106,10 @@ class Wait:
             outcomes = [w.outcome for w in waiters]
         finally:
             self.waiters.release(waiters)
-        return await self._answer(receipts, waiters, outcomes)
+        return await self._answer(receipts, outcomes)
 
     async def _answer(
-        self, receipts: list[Receipt], waiters: list[Waiter], outcomes: list[Outcome | None]
+        self, receipts: list[Receipt], outcomes: list[Outcome | None]
     ) -> tuple[int, list[Receipt]]:
         looked_up = [i for i, o in enumerate(outcomes) if o is None or "s" not in o]
         if looked_up:
