@@ -157,6 +157,25 @@ def e2e(r: Doc, chart: bool) -> list[str]:
     return [*table(["measure", "result"], rows), *table(head, sweep), *shown]
 
 
+def wait(r: Doc) -> list[str]:
+    """``Prefer: wait`` against the asynchronous path, single POSTs at half their peak."""
+    peak = r["peak"]
+    rows = [[
+        f"single POSTs flat out, {peak['entries']:,} tx ({r['connections']} connections): **peak**",
+        cell(peak["tx_s"], ",.0f"), "", "", "", cell(peak["ingest_cpu_us_per_tx"], ".1f"),
+    ]]  # fmt: skip
+    for name, label in (("async", "202, outcome learnt later"), ("sync", "Prefer: wait, 200")):
+        p = r[name]
+        rows.append([
+            f"½ peak ({r['offered_tx_s']:,.0f} tx/s offered), {label}", cell(p["tx_s"], ",.0f"),
+            f"{p['request_p50_ms']} / {p['request_p99_ms']}",
+            f"{p['commit_p50_ms']} / {p['commit_p99_ms']}", cell(p["statuses"], ""),
+            cell(p["ingest_cpu_us_per_tx"], ".1f"),
+        ])  # fmt: skip
+    head = ["path", "tx/s", "request p50 / p99 ms", "accepted → committed p50 / p99 ms"]
+    return table([*head, "answers", "ingest CPU µs/tx"], rows)
+
+
 def run(p: Doc) -> list[str]:
     date = p["date"] + (f" — from the previous harness ({p['harness']})" if "harness" in p else "")
     status = f"failed: {p['error']}" if p.get("error") else "ok"
@@ -175,6 +194,7 @@ def render(doc: Doc, chart: bool) -> str:
         lines += [f"### {title}", "", *tables(r)] if (r := result(parts, name)) else []
     lines += ["### Scale", "", *scale(r)] if (r := result(parts, "scale")) else []
     lines += ["### End to end", "", *e2e(r, chart)] if (r := result(parts, "e2e")) else []
+    lines += ["### Waiting for the outcome", "", *wait(r)] if (r := result(parts, "wait")) else []
     return "\n".join(lines).rstrip() + "\n"
 
 

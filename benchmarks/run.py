@@ -34,7 +34,7 @@ except ImportError as e:
         f"benchmarks/run.py needs the bench extra ({e.name} missing): pip install -e '.[bench]'"
     )
 
-from benchmarks import e2e, ingest, report, worker
+from benchmarks import e2e, ingest, report, wait, worker
 from benchmarks.rig import machine
 from services.cli.redis_process import NoRedisServer, find_binary
 
@@ -43,6 +43,7 @@ PARTS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
     "worker": worker.worker_part,
     "scale": worker.scale_part,
     "e2e": e2e.part,
+    "wait": wait.part,
 }
 
 

@@ -4,7 +4,8 @@ An entry's fields are ``ep``, the fencing epoch of the owner that committed it,
 and ``d``, a JSON array of the commit's outcomes in the order they were
 decided. Each outcome is ``{"e": entry id in :in, "a": account, "t": tx_id,
 "y": type, "o": outcome, "r": reason (rejected / dead only), "at": accepted
-ms}``.
+ms, "s": the account's state after it, packed as ``shared.records.pack_state``
+(applied / rejected / duplicate only: a dead or parked entry changes no state)}``.
 
 One entry per commit, not per transaction: an XADD per transaction was a
 fifth of the commit script's cost in Redis. The entry's ID still dates every

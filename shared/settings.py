@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=60.0, gt=0)
     keep_alive_s: int = Field(default=5, ge=1)
     max_connections: int | None = Field(default=None, ge=1)
+    # Prefer: wait=N (services/ingest/waiters.py): N is capped at max_wait_s; at most
+    # max_waiters transactions wait at once per process (beyond: 202 as without it).
+    max_wait_s: float = Field(default=30.0, gt=0)
+    max_waiters: int = Field(default=10_000, ge=1)
+    # GET /v1/outcomes (services/ingest/stream.py): open streams per process (503
+    # beyond) and commits buffered per stream (a client slower than that is dropped).
+    max_streams: int = Field(default=100, ge=1)
+    stream_buffer: int = Field(default=1000, ge=1)
 
     # ingest's console (services/console): it reads Redis only while watched, at
     # most once per sample, however many pages poll it

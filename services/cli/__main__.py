@@ -11,7 +11,18 @@ import httpx
 import redis
 from pydantic import ValidationError
 
-from services.cli import account, dlq, load, migrate, parked, replay, status, target, up
+from services.cli import (
+    account,
+    dlq,
+    load,
+    migrate,
+    parked,
+    replay,
+    status,
+    target,
+    up,
+    waitload,
+)
 from services.cli.parser import SKIPPED, build_parser
 from services.cli.poster import ApiError
 from services.cli.redis_process import NoRedisServer
@@ -121,6 +132,13 @@ def replayed(args: argparse.Namespace, summary: replay.Summary) -> int:
 
 def load_command(args: argparse.Namespace, where: target.Target, token: str | None) -> int:
     api = args.api or (where.up.api if where.up else "http://127.0.0.1:8000")
+    if args.wait is not None:
+        found = waitload.wait_load(
+            api, token, args.accounts, args.count, args.rate, args.seed, wait_s=args.wait,
+            concurrency=args.concurrency,
+        )  # fmt: skip
+        print(status.as_json(found) if args.json else waitload.render(found))
+        return 0
     client = client_of(where.settings) if where.known else None  # else: said in its note
     workload = (args.accounts, args.count, args.rate, args.batch, args.seed)
     found = load.load(api, token, *workload, client)
@@ -138,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     where = None
     if args.command != "up" and getattr(args, "engine", "") != "memory":
         where = target.resolve(settings, args.data_dir, fallback=FALLBACK.get(args.command))
-        if where.note and not (args.command == "replay" and args.api):  # needs no Redis
+        needs_no_redis = (args.command == "replay" and args.api) or getattr(args, "wait", None)
+        if where.note and not needs_no_redis:
             print(f"txflow: {where.note}", file=sys.stderr, flush=True)
     url = where.redis_url if where else settings.redis_url
     try:

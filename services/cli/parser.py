@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--rate", type=float, default=0, help="tx/s (default: as fast as possible)")
     ld.add_argument("--batch", type=int, default=200, help="transactions per POST")
     ld.add_argument("--seed", type=int, default=int(time.time()), help="workload seed")
+    ld.add_argument(
+        "--wait", type=int, metavar="N", help="single POSTs with 'Prefer: wait=N', each timed "
+        "until its outcome: the synchronous latency (--batch is not used)",
+    )  # fmt: skip
+    ld.add_argument(
+        "--concurrency", type=int, default=32, help="with --wait: POSTs at once (default 32)"
+    )
     ld.add_argument("--json", action="store_true", help="machine-readable summary")
 
     ac = commands.add_parser(

@@ -27,11 +27,11 @@ def api_client(api: str, token: str | None) -> httpx.Client:
     Any ``401``/``403`` answer raises ``ApiError`` saying so in one line.
     """
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    hooks = {"response": [_refused_with(token)]}
+    hooks = {"response": [refused_with(token)]}
     return httpx.Client(base_url=api, timeout=60, headers=headers, event_hooks=hooks)
 
 
-def _refused_with(token: str | None) -> Callable[[httpx.Response], None]:
+def refused_with(token: str | None) -> Callable[[httpx.Response], None]:
     def check(response: httpx.Response) -> None:
         if response.status_code not in (401, 403):
             return

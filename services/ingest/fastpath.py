@@ -24,8 +24,9 @@ from starlette.types import Receive, Scope, Send
 
 from services.ingest import auth, body, media, problems
 from services.ingest.fairness import client_of
-from services.ingest.intake import Intake, Receipt
+from services.ingest.intake import Receipt
 from services.ingest.metrics import Metrics
+from services.ingest.wait import Wait
 from shared.settings import Settings
 
 ROUTE = "/v1/transactions"
@@ -50,14 +51,14 @@ class FastPath:
             # Set by the lifespan; before it (or without it) FastAPI answers.
             runtime = getattr(self.fastapi.state, "runtime", None)
             if runtime is not None:
-                await self._post(scope, receive, send, runtime.intake)
+                await self._post(scope, receive, send, runtime.wait)
                 return
         await self.fastapi(scope, receive, send)
 
-    async def _post(self, scope: Scope, receive: Receive, send: Send, intake: Intake) -> None:
+    async def _post(self, scope: Scope, receive: Receive, send: Send, wait: Wait) -> None:
         """Answer, and count the answer as ``RequestMetrics`` would have."""
         try:
-            receipt = await self._accept(scope, receive, intake)
+            status, receipt, headers = await self._accept(scope, receive, wait)
         except problems.Problem as problem:
             await self._problem(problem, scope, receive, send)
             return
@@ -73,24 +74,23 @@ class FastPath:
             await self._problem(problems.internal(), scope, receive, send)
             raise
         payload = orjson.dumps(receipt)
-        await send({
-            "type": "http.response.start",
-            "status": 202,
-            "headers": [
-                (b"content-length", b"%d" % len(payload)),
-                (b"content-type", b"application/json"),
-            ],
-        })  # fmt: skip
+        raw = [(b"content-length", b"%d" % len(payload)), (b"content-type", b"application/json")]
+        for name, value in headers.items():
+            raw.append((name.encode(), value.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": payload})
-        self._metrics.count_request(ROUTE, "POST", 202)
+        self._metrics.count_request(ROUTE, "POST", status)
 
-    async def _accept(self, scope: Scope, receive: Receive, intake: Intake) -> Receipt:
+    async def _accept(
+        self, scope: Scope, receive: Receive, wait: Wait
+    ) -> tuple[int, Receipt, dict[str, str]]:
         """The receipt of the request's transaction, or the ``Problem`` refusing it.
 
         The checks come in the route's order: the token (a dependency there),
         then the type of the body, its size, its content, the shard's backlog.
         """
         content_length = authorization = content_type = None
+        prefer: list[str] | None = None
         for name, value in scope["headers"]:  # the first of each, as Starlette reads them
             if name == b"content-length" and content_length is None:
                 content_length = value.decode("latin-1")
@@ -98,12 +98,17 @@ class FastPath:
                 authorization = value.decode("latin-1")
             elif name == b"content-type" and content_type is None:
                 content_type = value.decode("latin-1")
+            elif name == b"prefer":  # every one: preferences may be split among several
+                prefer = [*(prefer or ()), value.decode("latin-1")]
         if self._guard is not None and not self._guard.admits(auth.bearer(authorization)):
             raise problems.unauthorized()
         media.require(content_type, media.SINGLE)
         tx = body.one(await body.receive(receive, content_length, self._limit))
-        (receipt,) = await intake.accept([tx], client_of(scope))
-        return receipt
+        if prefer is None:  # the usual request: nothing to parse, nothing to wait for
+            (receipt,) = await wait.intake.accept([tx], client_of(scope))
+            return 202, receipt, {}
+        status, (receipt,), headers = await wait.answer([tx], client_of(scope), prefer)
+        return status, receipt, headers
 
     async def _problem(
         self, problem: problems.Problem, scope: Scope, receive: Receive, send: Send

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 
-from services.ingest import auth, body, lookup, media, problems, schemas
+from services.ingest import auth, body, lookup, media, problems, schemas, stream
 from services.ingest.fairness import client_of
 from services.ingest.metrics import CONTENT_TYPE, Metrics
 from services.ingest.runtime import Runtime
@@ -33,8 +33,8 @@ async def _runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
-def _json(doc: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(doc), status, media_type="application/json")
+def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(doc), status, headers, media_type="application/json")
 
 
 # The two POST routes take the bare request and find the runtime themselves: a
@@ -43,7 +43,8 @@ def _json(doc: Any, status: int = 200) -> Response:
 
 
 async def post_transaction(request: Request) -> Response:
-    """Accept one transaction: ``202`` with its receipt once Redis has appended it.
+    """Accept one transaction: ``202`` with its receipt once Redis has appended it;
+    with ``Prefer: wait=N``, ``200`` and its outcome if decided within N s (``wait``).
 
     While the service runs, ``fastpath.FastPath`` answers these requests before
     they reach FastAPI, the same way; this route is what ``/openapi.json``
@@ -52,18 +53,21 @@ async def post_transaction(request: Request) -> Response:
     runtime = runtime_of(request)
     media.require(request.headers.get("content-type"), media.SINGLE)
     tx = body.one(await body.read(request, runtime.settings.max_body_bytes))
-    (receipt,) = await runtime.intake.accept([tx], client_of(request.scope))
-    return _json(receipt, 202)
+    prefer = request.headers.getlist("prefer")
+    status, (receipt,), headers = await runtime.wait.answer([tx], client_of(request.scope), prefer)
+    return _json(receipt, status, headers)
 
 
 async def post_batch(request: Request) -> Response:
-    """Accept a batch (JSON array or NDJSON), all or nothing, receipts in request order."""
+    """Accept a batch (JSON array or NDJSON), all or nothing, receipts in request order;
+    with ``Prefer: wait=N``, ``200`` and the outcomes if all are decided within N s."""
     runtime = runtime_of(request)
     media_type = media.require(request.headers.get("content-type"), media.BATCH)
     data = await body.read(request, runtime.settings.max_body_bytes)
     txs = body.many(data, media_type, runtime.settings.max_batch)
-    receipts = await runtime.intake.accept(txs, client_of(request.scope))
-    return _json({"accepted": len(receipts), "results": receipts}, 202)
+    prefer = request.headers.getlist("prefer")
+    status, receipts, headers = await runtime.wait.answer(txs, client_of(request.scope), prefer)
+    return _json({"accepted": len(receipts), "results": receipts}, status, headers)
 
 
 async def get_account(account_id: IdPath, runtime: RuntimeDep) -> Response:
@@ -103,6 +107,18 @@ async def get_history(
     if view is None:
         raise problems.not_found(f"account {account_id!r} has no processed transaction")
     return _json(view)
+
+
+async def get_outcomes(
+    request: Request,
+    runtime: RuntimeDep,
+    account: Annotated[str | None, Query(pattern=ID_PATTERN, max_length=64)] = None,
+) -> Response:
+    """Outcomes as they are committed, as Server-Sent Events (``stream``): one event
+    per commit, resumable with ``Last-Event-ID``; only ``account``'s when given."""
+    last = request.headers.get("last-event-id")
+    resume = None if last is None else stream.positions_of(last, runtime.settings.shards)
+    return await runtime.streams.response(resume, account)
 
 
 async def get_shards(runtime: RuntimeDep) -> Response:
@@ -161,12 +177,14 @@ def _v1(app: FastAPI, settings: Settings) -> None:
     post, get = common | schemas.problems(413, 415, 422, 429), common | schemas.problems(404, 422)
     app.add_api_route(
         "/v1/transactions", post_transaction, methods=["POST"], status_code=202,
-        response_model=schemas.Receipt, responses=post, dependencies=guards,
+        response_model=schemas.Receipt, responses=post | schemas.decided(schemas.Decided),
+        dependencies=guards,
         openapi_extra=schemas.single_body(),
     )  # fmt: skip
     app.add_api_route(
         "/v1/transactions/batch", post_batch, methods=["POST"], status_code=202,
-        response_model=schemas.BatchReceipt, responses=post, dependencies=guards,
+        response_model=schemas.BatchReceipt,
+        responses=post | schemas.decided(schemas.BatchDecided), dependencies=guards,
         openapi_extra=schemas.batch_body(settings.max_batch),
     )  # fmt: skip
     app.add_api_route(
@@ -180,6 +198,11 @@ def _v1(app: FastAPI, settings: Settings) -> None:
     app.add_api_route(
         "/v1/accounts/{account_id}/transactions/{tx_id}", get_transaction,
         response_model=schemas.TxRecord, responses=get, dependencies=guards,
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/outcomes", get_outcomes, response_class=Response,
+        responses=schemas.OUTCOME_STREAM | get,
+        dependencies=guards,
     )  # fmt: skip
     app.add_api_route(
         "/v1/shards", get_shards, response_model=schemas.Shards, responses=common,

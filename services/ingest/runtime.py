@@ -19,6 +19,10 @@ from services.ingest.backpressure import LagMonitor
 from services.ingest.fairness import ClientShares
 from services.ingest.intake import Intake
 from services.ingest.metrics import Metrics
+from services.ingest.outbox import Outboxes
+from services.ingest.stream import Streams
+from services.ingest.wait import Wait
+from services.ingest.waiters import Waiters
 from shared.deployment import check_deployment, ensure_deployment
 from shared.errors import ConfigError, StoreUnavailable
 from shared.outage import Outage
@@ -35,6 +39,8 @@ class Runtime:
     appender: Appender
     monitor: LagMonitor
     intake: Intake
+    wait: Wait
+    streams: Streams
 
     @property
     def deadline_s(self) -> float:
@@ -96,12 +102,25 @@ async def running(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime
         )
         await monitor.refresh()
         intake = Intake(settings.shards, appender, monitor, shares, metrics.accepted.inc)
+        outboxes = Outboxes(client, settings.shards)
+        # A blocking read gets half the deadline: the socket timeout is the deadline.
+        block_ms = max(1, int(deadline_s * 500))
+        waiters = Waiters(outboxes, max_waiters=settings.max_waiters, block_ms=block_ms)
+        streams = Streams(
+            outboxes, max_streams=settings.max_streams, buffer=settings.stream_buffer,
+            block_ms=block_ms, deadline_s=deadline_s,
+        )  # fmt: skip
+        wait = Wait(
+            intake, waiters, client, shards=settings.shards, max_wait_s=settings.max_wait_s,
+            deadline_s=deadline_s,
+        )  # fmt: skip
         appender.start()
         monitor.start()
         log.info(auth.describe(settings.api_token))
         try:
-            yield Runtime(settings, client, appender, monitor, intake)
+            yield Runtime(settings, client, appender, monitor, intake, wait, streams)
         finally:
+            await waiters.close()
             await monitor.stop()
             await appender.close()
     finally:

@@ -38,6 +38,32 @@ class AccountState(BaseModel):
     locked: bool
 
 
+class Decided(Receipt):
+    """A receipt with its outcome: the ``200`` answer of ``Prefer: wait``."""
+
+    outcome: str
+    reason: str | None
+    account: AccountState | None  # the state after it (none for parked / dead)
+
+
+class BatchDecided(BaseModel):
+    accepted: int
+    results: list[Decided]
+
+
+OUTCOME_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: one `outcomes` event per commit (see README)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def decided(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """The ``200`` of a POST with ``Prefer: wait=N`` decided in time."""
+    return {200: {"model": model, "description": "Decided within the wait (Prefer: wait=N)"}}
+
+
 class TxRecord(BaseModel):
     account_id: str
     tx_id: str

@@ -203,7 +203,11 @@ class Planner:
             assert ref_id is not None
             changed[ref_id] = new_ref
             plan.restate(account_id, ref_id, new_ref.state)
-        plan.outs.append(outcome_doc(entry_id, tx, outcome, reason))
+        doc = outcome_doc(entry_id, tx, outcome, reason)
+        # The account's state after it, packed as the hash's state field: what a
+        # waiting client and the outcome stream are answered with.
+        doc["s"] = f"{after.available}|{after.held}|{1 if after.locked else 0}"
+        plan.outs.append(doc)
         return outcome
 
     def add_dead(self, entry: Entry, tx: Tx | None, reason: str) -> None:

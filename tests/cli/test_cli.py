@@ -287,6 +287,15 @@ def test_load_posts_a_workload_and_reports_what_was_applied(tmp_path: Path) -> N
             assert summary["outcomes"]["applied"] > 1000
             assert any(name.startswith("rejected: ") for name in summary["outcomes"])
             assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
+            # --wait: one POST per transaction, each answered with its outcome
+            waited = txflow("load", "--api", stack.api, "--count", "200", "--accounts", "20",
+                            "--seed", "8", "--wait", "10", "--concurrency", "8",
+                            "--json")  # fmt: skip
+            assert waited.returncode == 0, waited.stderr
+            found = json.loads(waited.stdout)
+            assert found["decided_in_time"] == 200 and found["not_decided_202"] == 0
+            assert sum(found["outcomes"].values()) == 200 and found["outcomes"]["applied"] > 50
+            assert found["sync_latency_ms"]["p50"] <= found["sync_latency_ms"]["p99"]
     finally:
         server.stop()
 
@@ -308,6 +317,7 @@ def test_every_http_command_sends_the_token_and_says_in_one_line_when_refused(
         load = ["load", *api, "--count", "200", "--accounts", "5", "--json"]
         assert txflow(*load, env=token).returncode == 0
         refused = txflow(*load, "--token", "wrong", env={"REDIS_URL": server.url})
+        refused_waiting = txflow(*load, "--wait", "1", "--token", "wrong", env={})
         blind = txflow(*load, env={"TXFLOW_API_TOKEN": "s3cret"}, cwd=tmp_path)  # no REDIS_URL
         no_token = {"TXFLOW_API_TOKEN": ""}  # blank: none (this process has it, for the stack)
         missing = txflow("replay", *api, str(path), env=no_token)
@@ -315,7 +325,10 @@ def test_every_http_command_sends_the_token_and_says_in_one_line_when_refused(
     assert passed.returncode == 0 and passed.stdout == done.stdout, passed.stderr
     assert blind.returncode == 0 and "latency_ms" not in json.loads(blind.stdout)
     assert "latency and outcomes are left out" in blind.stderr
-    for failed, said in ((refused, "refused the token (401"), (missing, "asks for a token (401")):
+    for failed, said in (
+        (refused, "refused the token (401"), (refused_waiting, "refused the token (401"),
+        (missing, "asks for a token (401"),
+    ):  # fmt: skip
         assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
         assert failed.stderr.count("\n") == 1 and f"txflow: ingest {said}" in failed.stderr
 
