@@ -33,7 +33,8 @@ from tests import poison
 from tests.faults.checker import History, LeaseSampler, decided, outcomes, post_batch, verify
 from tests.faults.medic import Medic
 from tests.faults.scenarios import KINDS, Faults
-from tests.stack import Stack, wait_for
+from tests.polling import wait_for
+from tests.stack import Stack
 
 
 class Stream(threading.Thread):

@@ -11,8 +11,7 @@ import redis.asyncio as aioredis
 from services.worker.shard import ShardRunner
 from services.worker.worker import Worker
 from shared.keys import shard_keys
-from shared.settings import Settings
-from tests.worker.support import SHARDS, init
+from tests.worker.support import SHARDS, init, worker_settings
 
 
 async def test_a_failed_runner_is_logged_and_its_shard_released_and_taken_again(
@@ -25,7 +24,7 @@ async def test_a_failed_runner_is_logged_and_its_shard_released_and_taken_again(
         raise RuntimeError("an error no runner expects")
 
     monkeypatch.setattr(ShardRunner, "run", fail)
-    settings = Settings(redis_url=redis_url, shards=SHARDS, block_ms=50)  # type: ignore[call-arg]
+    settings = worker_settings(redis_url)
     aclient = aioredis.Redis.from_url(redis_url, decode_responses=True)
     worker = Worker(settings, aclient, "w1")
     try:
