@@ -76,9 +76,7 @@ def a_big_plan(runner: ShardRunner, accounts: list[str]) -> Plan:
         txs.append(Tx(a, "3", TxType.DISPUTE, None, "1"))
     entries = [Entry(f"1-{n}", tx.encode().decode()) for n, tx in enumerate(txs)]
     entries.append(Entry(f"1-{len(txs)}", "not json"))
-    plan = runner.plan(entries, decode_all(entries), {entries[3].id: "poison"})
-    assert isinstance(plan, Plan)
-    return plan
+    return runner.plan(entries, decode_all(entries), {entries[3].id: "poison"})
 
 
 def test_a_commit_of_many_accounts_names_keys_of_one_slot() -> None:
