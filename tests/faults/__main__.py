@@ -45,7 +45,8 @@ from tests.faults.checker import (
 )
 from tests.faults.medic import Medic
 from tests.faults.scenarios import KINDS, Faults
-from tests.stack import Stack, wait_for
+from tests.polling import wait_for
+from tests.stack import Stack
 
 
 class Stream(threading.Thread):
