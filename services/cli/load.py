@@ -7,6 +7,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from services.cli import workload
@@ -102,11 +103,7 @@ def outcomes(client: SyncClient, since_ms: int) -> dict[str, Any]:
                 counted[doc["o"] if doc["o"] != "rejected" else f"rejected: {doc.get('r')}"] += 1
     if len(latencies) < 2:
         return {}
-    cuts = statistics.quantiles(latencies, n=100)
-    return {
-        "latency_ms": {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98]},
-        "outcomes": dict(counted.most_common()),
-    }
+    return {"latency_ms": percentiles(latencies), "outcomes": dict(counted.most_common())}
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -123,3 +120,9 @@ def render(summary: dict[str, Any]) -> str:
         )
         lines += [f"  {name:<34} {n:>8}" for name, n in summary["outcomes"].items()]
     return "\n".join(lines)
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    """p50, p95, p99 and max of at least two ``values``."""
+    cuts = statistics.quantiles(values, n=100)
+    return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "max": max(values)}

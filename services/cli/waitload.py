@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import statistics
 import time
 import zlib
 from collections import Counter
@@ -21,6 +20,7 @@ import httpx
 import orjson
 
 from services.cli import workload
+from services.cli.load import percentiles
 from services.cli.poster import RETRYABLE, ApiError, refused_with
 from shared.model import Tx
 
@@ -110,11 +110,8 @@ def summary(
         "outcomes": dict(outcomes.most_common()),
     }
     if len(latencies) >= 2:
-        cuts = statistics.quantiles([s * 1000 for s in latencies], n=100)
-        found["sync_latency_ms"] = {
-            "p50": round(cuts[49], 2), "p95": round(cuts[94], 2), "p99": round(cuts[98], 2),
-            "max": round(max(latencies) * 1000, 2),
-        }  # fmt: skip
+        cuts = percentiles([s * 1000 for s in latencies])
+        found["sync_latency_ms"] = {name: round(ms, 2) for name, ms in cuts.items()}
     return found
 
 
