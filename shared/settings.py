@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     # client discovers the others and sends each command to its slot's node.
     redis_cluster: bool = False
     shards: int = Field(default=16, ge=1, le=16384)
+    # High availability (shared/replicas.py): a 202, and a worker's commit, count
+    # only once this many replicas acknowledged the writes (WAIT) within the timeout
+    # (else 503 / an outage); TXFLOW_WAIT_AOF=1: WAITAOF (also on disk), if offered.
+    min_replicas: int = Field(default=0, ge=0, le=100)
+    replica_timeout_ms: int = Field(default=1000, ge=1)
+    wait_aof: bool = False
 
     # ingest
     max_batch: int = Field(default=1000, ge=1)
@@ -86,6 +92,16 @@ class Settings(BaseSettings):
     def client_lag_limit(self) -> int:
         """``max_lag_per_client``, or a quarter of ``max_lag`` when it is unset."""
         return self.max_lag_per_client or max(1, self.max_lag // 4)
+
+    @model_validator(mode="after")
+    def _replicas_answer_before_the_deadline(self) -> Settings:
+        if self.min_replicas and self.replica_timeout_ms >= self.redis_timeout_ms:
+            raise ValueError(
+                f"TXFLOW_REPLICA_TIMEOUT_MS ({self.replica_timeout_ms}) must be below "
+                f"TXFLOW_REDIS_TIMEOUT_MS ({self.redis_timeout_ms}): the wait for replicas "
+                "is part of an append's deadline"
+            )
+        return self
 
     @model_validator(mode="after")
     def _a_full_batch_fits_in_flight(self) -> Settings:
