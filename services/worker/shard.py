@@ -129,8 +129,10 @@ class ShardRunner:
                 # a cluster, another node's) would send healthy entries to the DLQ.
                 claim = not self.claimed
                 delay = compute_backoff(failures, max_backoff=self.settings.backoff_max_s)
-                if isinstance(e, ReplicasUnavailable) and self.behind is None:
-                    self.behind = -1
+                if isinstance(e, ReplicasUnavailable):  # -1: the primary's offset, when asked
+                    self.behind = -1 if self.behind is None else self.behind
+                elif self.behind is not None:
+                    self.behind = -1  # the primary may have changed: ask it its offset
                 self.outage.failed(e, self.shard)
                 failures += 1
                 await asyncio.sleep(delay)

@@ -1,0 +1,80 @@
+"""Sentinel: kill -9 the primary under load; every 202 is applied exactly once.
+
+One primary, two replicas, three sentinels; ingest and two workers find the
+primary through the sentinels (``TXFLOW_SENTINELS``) with
+``TXFLOW_MIN_REPLICAS=1``. Two replicas, not one: after the failover the
+promoted one still has a replica, so 202s resume without the old primary
+(with one, nothing is accepted until it is back as a replica — by design).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.cli.redis_process import RedisProcess
+from tests.faults.checker import Loader, decided, verify
+from tests.ha.sentinel import SERVICE, SentinelProcess, primary_port, ready
+from tests.stack import Stack, wait_for, workload
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def sentinels(redis_factory: Callable[..., RedisProcess], tmp_path: Path) -> Iterator[
+    tuple[RedisProcess, list[RedisProcess], list[SentinelProcess]]
+]:  # fmt: skip
+    primary = redis_factory(name="primary")
+    follow = ["--replicaof", "127.0.0.1", str(primary.port)]
+    replicas = [redis_factory(name=f"replica{n}", extra=follow) for n in range(2)]
+    watching = [SentinelProcess(tmp_path / f"sentinel{n}", monitor=primary.port) for n in range(3)]
+    try:
+        for sentinel in watching:
+            sentinel.start()
+        for sentinel in watching:
+            wait_for(lambda s=sentinel: ready(s, 2, 2), 30, "the sentinels ready")
+        yield primary, replicas, watching
+    finally:
+        for sentinel in watching:
+            sentinel.stop()
+
+
+def test_a_failover_under_load_loses_no_202(
+    sentinels: tuple[RedisProcess, list[RedisProcess], list[SentinelProcess]], tmp_path: Path
+) -> None:
+    primary, replicas, watching = sentinels
+    addresses = ",".join(f"127.0.0.1:{s.port}" for s in watching)
+    settings = {
+        "TXFLOW_SENTINELS": addresses,
+        "TXFLOW_SENTINEL_SERVICE": SERVICE,
+        "TXFLOW_MIN_REPLICAS": "1",
+        "TXFLOW_REPLICA_TIMEOUT_MS": "500",
+    }
+    stack = Stack(primary.url, tmp_path / "logs", shards=4, settings=settings)
+    try:
+        api = stack.start_ingest()
+        stack.start_worker("w0")
+        stack.start_worker("w1")
+        load = Loader(api, workload(accounts=30, per_account=20), chunk=20)
+        load.start()
+        assert load.halfway.wait(60)
+        primary.kill()
+        load.resume()
+        promoted = wait_for(
+            lambda: (p := primary_port(watching[0])) != primary.port and p, 30, "a promotion"
+        )
+        assert promoted in {r.port for r in replicas}
+        history = load.finish(timeout=120)
+        client = redis.Redis(port=promoted)
+        try:
+            wait_for(lambda: decided(client, stack.shards) >= len(history.accepted), 60, "decided")
+            report = verify(client, stack.shards, history)
+        finally:
+            client.close()
+        assert report.accepted == 600
+        print(f"failover: {history.retries} retries, {report.duplicates_from_retries} duplicates")
+    finally:
+        stack.stop_all()
