@@ -16,6 +16,8 @@ import pytest
 import redis
 
 from services.cli.redis_process import RedisProcess
+from shared.settings import Settings
+from shared.store import close_sync, connect_sync
 from tests.faults.checker import Loader, decided, verify
 from tests.ha.sentinel import SERVICE, SentinelProcess, primary_port, ready
 from tests.stack import Stack, wait_for, workload
@@ -75,6 +77,13 @@ def test_a_failover_under_load_loses_no_202(
         finally:
             client.close()
         assert report.accepted == 600
+        # The CLI's client (connect_sync) finds the new primary through the sentinels too.
+        chosen = Settings(sentinels=addresses, sentinel_service=SERVICE)
+        cli = connect_sync(chosen, decode_responses=True)
+        try:
+            assert int(cli.info("server")["tcp_port"]) == promoted
+        finally:
+            close_sync(cli)
         print(f"failover: {history.retries} retries, {report.duplicates_from_retries} duplicates")
     finally:
         stack.stop_all()

@@ -7,15 +7,18 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
 from pydantic import ValidationError
 
 from services.cli.redis_process import RedisProcess
-from shared import replicas
+from shared import keys, replicas
 from shared.settings import Settings
 from shared.store import connect
+from tests.faults.checker import post_all
+from tests.stack import Stack, wait_for, workload
 
 
 def problem(server: RedisProcess, **settings: object) -> str | None:
@@ -82,3 +85,26 @@ def test_a_wait_reply_short_of_the_minimum_is_an_outage() -> None:
     with pytest.raises(replicas.ReplicasUnavailable):
         aof.check([1, 0])
     assert not replicas.Replicas(Settings()) and replicas.Replicas(Settings()).command == b""
+
+
+def test_with_wait_aof_a_202_is_on_the_replica(
+    redis_factory: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    primary = redis_factory("always", name="primary")
+    if not has_waitaof(primary):
+        pytest.skip("this server has no WAITAOF (Redis 7.2+ or Valkey 8; the embedded one has)")
+    follow = ["--replicaof", "127.0.0.1", str(primary.port)]
+    replica = redis_factory("always", name="replica", extra=follow)
+    settings = {"TXFLOW_MIN_REPLICAS": "1", "TXFLOW_WAIT_AOF": "1"}
+    stack = Stack(primary.url, tmp_path / "logs", shards=4, settings=settings)
+    client = redis.Redis(port=replica.port)
+    try:
+        primary_client = redis.Redis(port=primary.port)
+        wait_for(lambda: primary_client.wait(1, 100) >= 1, 30, "the replica in sync")
+        primary_client.close()
+        api = stack.start_ingest()
+        post_all(api, workload(accounts=5, per_account=8), chunk=10)
+        assert sum(client.xlen(k.inbox) for k in keys.shard_keys(4)) == 40
+    finally:
+        client.close()
+        stack.stop_all()
