@@ -27,6 +27,7 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.connection import parse_url
 from redis.crc import key_slot
 from redis.sentinel import Sentinel as SyncSentinel
+from redis.sentinel import SentinelConnectionPool
 
 from shared import keys
 from shared.errors import StoreUnavailable
@@ -168,10 +169,14 @@ def close_sync(client: SyncClient) -> None:
 
 
 def node_of(client: SyncClient, key: str) -> str:
-    """``host:port`` of the server holding ``key``: its slot's primary on a cluster."""
+    """``host:port`` of the server holding ``key``: its slot's primary on a cluster,
+    the primary the sentinels name under Sentinel."""
     if isinstance(client, redis.RedisCluster):
         node = client.nodes_manager.get_node_from_slot(key_slot(key.encode()))
         return f"{node.host}:{node.port}"
+    if isinstance(client.connection_pool, SentinelConnectionPool):  # the primary it names now
+        host, port = client.connection_pool.get_master_address()  # type: ignore[no-untyped-call]
+        return f"{host}:{port}"
     where = client.connection_pool.connection_kwargs
     return str(where.get("path") or f"{where.get('host')}:{where.get('port')}")
 

@@ -17,7 +17,7 @@ import redis
 
 from services.cli.redis_process import RedisProcess
 from shared.settings import Settings
-from shared.store import close_sync, connect_sync
+from shared.store import close_sync, connect_sync, node_of
 from tests.faults.checker import Loader, decided, verify
 from tests.ha.sentinel import SERVICE, SentinelProcess, primary_port, ready
 from tests.stack import Stack, wait_for, workload
@@ -82,6 +82,7 @@ def test_a_failover_under_load_loses_no_202(
         cli = connect_sync(chosen, decode_responses=True)
         try:
             assert int(cli.info("server")["tcp_port"]) == promoted
+            assert node_of(cli, "txflow:{0}:in") == f"127.0.0.1:{promoted}"  # txflow status
         finally:
             close_sync(cli)
         print(f"failover: {history.retries} retries, {report.duplicates_from_retries} duplicates")
