@@ -1,10 +1,11 @@
 """Sentinel: kill -9 the primary under load; every 202 is applied exactly once.
 
-One primary, two replicas, three sentinels; ingest and two workers find the
+One primary, one replica, three sentinels; ingest and two workers find the
 primary through the sentinels (``TXFLOW_SENTINELS``) with
-``TXFLOW_MIN_REPLICAS=1``. Two replicas, not one: after the failover the
-promoted one still has a replica, so 202s resume without the old primary
-(with one, nothing is accepted until it is back as a replica — by design).
+``TXFLOW_MIN_REPLICAS=1``: every 202 and every commit is on the replica, which
+is promoted. It then has no replica of its own, so nothing is accepted (503)
+until the old primary is back, as a replica of the new one, as an operator
+(or Sentinel, later) would bring it back.
 """
 
 from __future__ import annotations
@@ -29,15 +30,20 @@ pytestmark = pytest.mark.slow
 def sentinels(redis_factory: Callable[..., RedisProcess], tmp_path: Path) -> Iterator[
     tuple[RedisProcess, list[RedisProcess], list[SentinelProcess]]
 ]:  # fmt: skip
-    primary = redis_factory(name="primary")
+    primary = redis_factory(name="primary", extra=["--repl-diskless-sync-delay", "0"])
     follow = ["--replicaof", "127.0.0.1", str(primary.port)]
-    replicas = [redis_factory(name=f"replica{n}", extra=follow) for n in range(2)]
+    replicas = [redis_factory(name="replica", extra=follow)]
+    client = redis.Redis(port=primary.port)
+    try:  # in sync before anything is written: else a failover promotes an empty replica
+        wait_for(lambda: client.wait(1, 100) >= 1, 30, "the replica in sync")
+    finally:
+        client.close()
     watching = [SentinelProcess(tmp_path / f"sentinel{n}", monitor=primary.port) for n in range(3)]
     try:
         for sentinel in watching:
             sentinel.start()
         for sentinel in watching:
-            wait_for(lambda s=sentinel: ready(s, 2, 2), 30, "the sentinels ready")
+            wait_for(lambda s=sentinel: ready(s, 1, 2), 30, "the sentinels ready")
         yield primary, replicas, watching
     finally:
         for sentinel in watching:
@@ -60,6 +66,8 @@ def test_a_failover_under_load_loses_no_202(
         api = stack.start_ingest()
         stack.start_worker("w0")
         stack.start_worker("w1")
+        # Started: a worker that cannot reach Redis at start exits (its supervisor restarts it).
+        wait_for(lambda: all(stack.owners().values()), 30, "every shard owned")
         load = Loader(api, workload(accounts=30, per_account=20), chunk=20)
         load.start()
         assert load.halfway.wait(60)
@@ -69,6 +77,8 @@ def test_a_failover_under_load_loses_no_202(
             lambda: (p := primary_port(watching[0])) != primary.port and p, 30, "a promotion"
         )
         assert promoted in {r.port for r in replicas}
+        primary.extra = ["--replicaof", "127.0.0.1", str(promoted)]
+        primary.start()  # back, empty, as the new primary's replica
         history = load.finish(timeout=120)
         client = redis.Redis(port=promoted)
         try:
