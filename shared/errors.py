@@ -9,7 +9,8 @@
     ├── StoreUnavailable        Redis could not be reached, or not in time (retry later: 503)
     │   └── Overloaded          ingest holds as many appends in flight as it may (503 at once)
     ├── Fenced                  a commit refused because the shard's lease moved on
-    └── Gap                     a commit refused because entries after ckpt are missing
+    ├── Gap                     a commit refused because entries after ckpt are missing
+    └── ProcessingFailed        planning a batch raised at one entry (a bug or a poison entry)
 
 Business rejections (insufficient funds, account locked, ...) are not errors:
 they are outcomes with a reason, see ``shared.model.Reason``.
@@ -59,3 +60,15 @@ class Fenced(TxflowError):
 
 class Gap(TxflowError):
     """Raised when a commit is refused: the batch does not follow ``ckpt``."""
+
+
+class ProcessingFailed(TxflowError):
+    """Raised by a shard runner's planning when deciding the entry at ``index`` raised
+    ``error`` (a bug or a poison entry): no plan is made of the batch, since a half-made
+    plan is never committed. The runner redelivers the entry or, once its deliveries
+    are exhausted, parks its account."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error

@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,20 +18,8 @@ from services.cli.redis_process import free_port
 from services.cli.workload import generate
 from shared import keys
 from shared.model import Tx
-from shared.settings import Settings
 from shared.store import connect_sync
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
+from tests import config
 
 
 @dataclass
@@ -97,7 +83,7 @@ class Stack:
 
     def client(self, **options: Any) -> redis.Redis | redis.RedisCluster:
         """A client of this stack's Redis, of the type its services use."""
-        settings = Settings(redis_url=self.redis_url, redis_cluster=self.cluster)  # type: ignore[call-arg]
+        settings = config.settings(self.redis_url, redis_cluster=self.cluster)
         return connect_sync(settings, **options)
 
     def heartbeats(self, worker: str) -> bool:

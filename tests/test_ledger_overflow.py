@@ -20,8 +20,8 @@ from services.worker.accounts import Account, TxRecord, TxState
 from services.worker.ledger import decide
 from shared.model import Outcome, Reason, Tx, TxType
 from shared.money import MAX_UNITS
-from tests.test_ledger_rules import CHARGEBACK, DISPUTE, RESOLVE, D, W, last, run, state
-from tests.worker.support import account, append, deposit, init, outcomes
+from tests.ledger import CHARGEBACK, DISPUTE, RESOLVE, D, W, last, run, state
+from tests.worker.support import account, append, deposit, drain, init, outcomes
 
 MAX = MAX_UNITS  # 2**63 - 1
 MIN = -(2**63)
@@ -125,8 +125,6 @@ def test_replay_prints_the_largest_balance_exactly(
 
 
 async def test_a_worker_rejects_the_overflow_and_stores_the_largest_balance(redis_url: str) -> None:
-    from tests.worker.test_burst import drain
-
     client = redis.Redis.from_url(redis_url)
     init(client)
     append(client, [deposit("a", "1", MAX), deposit("a", "2", MAX), deposit("a", "3", 1)])

@@ -9,6 +9,7 @@ runner may stop at any instant without losing or doubling anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -24,7 +25,7 @@ from services.worker.loader import Loader
 from services.worker.scripts import Scripts, evalsha
 from shared import resp
 from shared.backoff import compute_backoff
-from shared.errors import Fenced, Gap, InvalidInput
+from shared.errors import Fenced, Gap, InvalidInput, ProcessingFailed
 from shared.keys import GROUP, ShardKeys
 from shared.model import Tx
 from shared.outage import Outage
@@ -229,24 +230,28 @@ class ShardRunner:
         doomed = await self.over_delivered(entries) if claimed else {}
         doomed |= batch.first_entries(entries, txs, unreadable)
         while True:
-            failed = self.plan(entries, txs, doomed)
-            if isinstance(failed, Plan):
-                await self.commit(failed)
-                return
-            index, error = failed
-            entry = entries[index]
-            deliveries = await self.deliveries(entry.id)
-            if policy.exhausted(deliveries, self.settings.max_deliveries):
-                doomed[entry.id] = f"processing raised {deliveries} times: {error!r}"
-                continue
-            prefix = self.plan(entries[:index], txs[:index], doomed)
-            if isinstance(prefix, Plan) and prefix.ids:
-                await self.commit(prefix)
-            raise Redeliver(f"entry {entry.id} raised {error!r} (delivery {deliveries})")
+            try:
+                plan = self.plan(entries, txs, doomed)
+            except ProcessingFailed as failed:
+                entry, error = entries[failed.index], failed.error
+                deliveries = await self.deliveries(entry.id)
+                if policy.exhausted(deliveries, self.settings.max_deliveries):
+                    doomed[entry.id] = f"processing raised {deliveries} times: {error!r}"
+                    continue
+                upto = failed.index  # what precedes it is committed, unless it fails too
+                with contextlib.suppress(ProcessingFailed):
+                    prefix = self.plan(entries[:upto], txs[:upto], doomed)
+                    if prefix.ids:
+                        await self.commit(prefix)
+                why = f"entry {entry.id} raised {error!r} (delivery {deliveries})"
+                raise Redeliver(why) from error
+            await self.commit(plan)
+            return
 
     def plan(
         self, entries: list[Entry], txs: list[Tx | InvalidInput], doomed: dict[str, str]
-    ) -> Plan | tuple[int, Exception]:
+    ) -> Plan:
+        """The plan deciding ``entries``; raises ``ProcessingFailed`` at the first that raised."""
         planner = Planner(self.keys, self.cache, self.parked)
         parked = planner.parked
         for index, (entry, tx) in enumerate(zip(entries, txs, strict=True)):
@@ -260,7 +265,7 @@ class ShardRunner:
                 try:
                     planner.add(entry, tx)
                 except Exception as e:  # a bug or a poison entry: never a half-made plan
-                    return index, e
+                    raise ProcessingFailed(index, e) from e
         return planner.finish()
 
     async def over_delivered(self, entries: list[Entry]) -> dict[str, str]:

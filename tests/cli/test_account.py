@@ -6,10 +6,8 @@ import json
 
 import redis
 
-from tests.cli.test_cli import txflow
-from tests.ingest.test_history import history
-from tests.worker.support import SHARDS, init
-from tests.worker.test_burst import drain
+from tests.cli.support import txflow
+from tests.worker.support import SHARDS, drain, history, init
 
 
 async def test_txflow_account_prints_state_and_history_table_or_json(redis_url: str) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,23 +20,9 @@ from services.cli.redis_process import RedisProcess, free_port
 from services.cli.stack import LocalStack
 from services.cli.up import banner
 from shared.settings import Settings
-from tests.stack import wait_for
+from tests.cli.support import TXFLOW, txflow, without_redis_url, write_mixed
+from tests.polling import wait_for
 from tests.worker.support import init
-
-TXFLOW = [sys.executable, "-m", "services.cli"]
-
-
-def txflow(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**without_redis_url(), **(env or {})}  # REDIS_URL only when a test gives it
-    return subprocess.run(
-        [*TXFLOW, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
-    )
-
-
-def without_redis_url() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
 
 
 def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path) -> None:
@@ -202,26 +186,6 @@ def test_replay_through_the_services_skips_what_the_csv_reader_refuses(
     done = txflow("replay", str(path), env={"REDIS_URL": server.url})
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "line 1 is not utf-8-sig" in done.stderr and "--encoding" in done.stderr
-
-
-def write_mixed(path: Path, rows: int, clients: int, seed: int) -> None:
-    rng = random.Random(seed)
-    with path.open("w") as f:
-        f.write("type, client, tx, amount\n")
-        for n in range(1, rows + 1):
-            client = rng.randrange(clients)
-            roll = rng.random()
-            if roll < 0.55:
-                f.write(
-                    f"deposit, {client}, {n}, {rng.randrange(1, 500)}.{rng.randrange(100):02d}\n"
-                )
-            elif roll < 0.8:
-                f.write(f"withdrawal, {client}, {n}, {rng.randrange(1, 300)}\n")
-            elif roll < 0.97:
-                kind = rng.choice(["dispute", "resolve", "chargeback"])
-                f.write(f"{kind}, {client}, {rng.randrange(1, n + 1)},\n")
-            else:
-                f.write("deposit, oops\n")
 
 
 def test_a_stack_that_fails_to_start_shows_the_end_of_the_failing_process_log(

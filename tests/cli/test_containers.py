@@ -21,7 +21,7 @@ import yaml
 
 from services.cli.redis_process import RedisProcess, free_port
 from shared.settings import Settings
-from tests.stack import wait_for
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

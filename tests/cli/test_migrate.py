@@ -23,10 +23,9 @@ from shared.errors import SchemaMismatch
 from shared.keys import ShardKeys
 from shared.model import Tx, TxType
 from shared.sharding import shard_of
-from tests.cli.test_cli import txflow
+from tests.cli.support import txflow
 from tests.ingest.conftest import make_settings, serve
-from tests.worker.support import SHARDS, account, append, deposit, outcomes, stored
-from tests.worker.test_burst import drain
+from tests.worker.support import SHARDS, account, append, deposit, drain, outcomes, stored
 
 B_DEPOSITS = 30
 

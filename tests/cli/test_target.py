@@ -7,13 +7,13 @@ from pathlib import Path
 
 from services.cli import datadir
 from services.cli.target import resolve
-from shared.settings import Settings
+from tests import config
 
 DEFAULT = "redis://127.0.0.1:6379/0"
 
 
 def test_redis_url_wins_and_needs_no_note(tmp_path: Path) -> None:
-    settings = Settings(REDIS_URL="redis://10.0.0.1:7000/0")  # type: ignore[call-arg]
+    settings = config.settings("redis://10.0.0.1:7000/0")
     found = resolve(settings, tmp_path, environ={"REDIS_URL": "redis://10.0.0.1:7000/0"})
     assert found.known and found.note is None and found.redis_url == "redis://10.0.0.1:7000/0"
 
@@ -22,7 +22,7 @@ def test_the_up_holding_the_data_dir_is_used_and_named(tmp_path: Path) -> None:
     running = datadir.Running(os.getpid(), "redis://127.0.0.1:45678/0", "http://127.0.0.1:8123")
     with datadir.claim(tmp_path):
         datadir.record(tmp_path, running)
-        found = resolve(Settings(REDIS_URL=DEFAULT), tmp_path, environ={})  # type: ignore[call-arg]
+        found = resolve(config.settings(DEFAULT), tmp_path, environ={})
     assert found.known and found.up == running and found.redis_url == running.redis_url
     assert found.note == (
         f"REDIS_URL is not set: using redis://127.0.0.1:45678/0 of the txflow up "
@@ -36,7 +36,7 @@ def test_a_record_left_by_a_dead_up_is_ignored_and_the_guess_is_named(tmp_path: 
         datadir.record(tmp_path, datadir.Running(1, "redis://127.0.0.1:45678/0", "http://x"))
         (tmp_path / "up.json").rename(tmp_path / "kept.json")
     (tmp_path / "kept.json").rename(tmp_path / "up.json")
-    found = resolve(Settings(REDIS_URL=DEFAULT), tmp_path, environ={})  # type: ignore[call-arg]
+    found = resolve(config.settings(DEFAULT), tmp_path, environ={})
     assert not found.known and found.up is None and found.redis_url == DEFAULT
     assert found.note == (
         f"REDIS_URL is not set and no txflow up runs in {tmp_path}: trying {DEFAULT}"

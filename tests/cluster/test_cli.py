@@ -9,7 +9,7 @@ import redis
 
 from shared.keys import ShardKeys, shard_keys
 from shared.sharding import shard_of
-from tests.cli.test_cli import txflow
+from tests.cli.support import txflow
 from tests.cluster.local import LocalCluster
 from tests.worker.support import deposit, init
 

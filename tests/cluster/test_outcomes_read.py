@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from services.ingest.outbox import Outboxes
-from shared.settings import Settings
 from shared.store import connect
+from tests import config
 
 
 async def test_the_logs_of_every_shard_are_read_from_their_positions(cluster_url: str) -> None:
-    settings = Settings(redis_url=cluster_url, redis_cluster=True)  # type: ignore[call-arg]
+    settings = config.settings(cluster_url, redis_cluster=True)
     client = connect(settings, decode_responses=True)
     try:
         outboxes = Outboxes(client, 4)

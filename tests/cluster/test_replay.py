@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import TXFLOW, txflow, write_mixed
+from tests.cli.support import TXFLOW, txflow, write_mixed
 
 pytestmark = pytest.mark.slow
 

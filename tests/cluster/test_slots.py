@@ -9,7 +9,6 @@ recording every script call of a real worker on the cluster.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
@@ -33,8 +32,10 @@ from shared.parking import Parked
 from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.store import connect
+from tests import config
 from tests.cluster.local import LocalCluster
 from tests.faults.checker import History, verify
+from tests.polling import eventually, holds
 from tests.stack import workload
 from tests.worker.support import append, init
 
@@ -75,9 +76,7 @@ def a_big_plan(runner: ShardRunner, accounts: list[str]) -> Plan:
         txs.append(Tx(a, "3", TxType.DISPUTE, None, "1"))
     entries = [Entry(f"1-{n}", tx.encode().decode()) for n, tx in enumerate(txs)]
     entries.append(Entry(f"1-{len(txs)}", "not json"))
-    plan = runner.plan(entries, decode_all(entries), {entries[3].id: "poison"})
-    assert isinstance(plan, Plan)
-    return plan
+    return runner.plan(entries, decode_all(entries), {entries[3].id: "poison"})
 
 
 def test_a_commit_of_many_accounts_names_keys_of_one_slot() -> None:
@@ -124,13 +123,6 @@ def recording(scripts: Scripts, calls: list[tuple[str, list[str]]]) -> Scripts:
     return Scripts(*(Recorder(f.name, getattr(scripts, f.name), calls) for f in fields(scripts)))
 
 
-async def poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_every_script_call_of_a_worker_on_the_cluster_is_in_one_slot(
     cluster_url: str, client: redis.RedisCluster, cluster: LocalCluster
 ) -> None:
@@ -141,15 +133,18 @@ async def test_every_script_call_of_a_worker_on_the_cluster_is_in_one_slot(
     init(client, shards)
     txs = workload(accounts=400, per_account=6, seed=7)
     append(client, txs, shards)
-    settings = Settings(redis_url=cluster_url, redis_cluster=True, shards=shards, block_ms=50)  # type: ignore[call-arg]
+    settings = config.settings(cluster_url, redis_cluster=True, shards=shards, block_ms=50)
     aclient = connect(settings, decode_responses=True)
     calls: list[tuple[str, list[str]]] = []
     worker = Worker(settings, aclient, "w1")
     worker.scripts = worker.leases.scripts = recording(worker.scripts, calls)
     try:
         await worker.tick()  # heartbeat, acquire every shard; the runners commit
-        await poll(lambda: sum(r.processed for r, _ in worker.runners.values()) == len(txs),
-                   30, "every entry committed")  # fmt: skip
+        await eventually(
+            lambda: holds(sum(r.processed for r, _ in worker.runners.values()) == len(txs)),
+            30,
+            "every entry committed",
+        )
         await aclient.script_flush()  # every node forgets the scripts (as on a restart)
         await worker.tick()  # renew: NOSCRIPT is answered by loading them again
         assert len(worker.runners) == shards, "a lease was lost"

@@ -7,7 +7,7 @@ import redis
 
 from services.console.board import Board
 from shared.keys import ShardKeys
-from shared.settings import Settings
+from tests import config
 from tests.worker.support import SHARDS, init
 
 
@@ -25,7 +25,7 @@ def test_latency_reads_the_first_commits_since_the_last_read_then_skips_to_the_e
 ) -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     init(client)
-    settings = Settings(redis_url=redis_url, shards=SHARDS, console_latency_commits=SHARDS)  # type: ignore[call-arg]
+    settings = config.settings(redis_url, shards=SHARDS, console_latency_commits=SHARDS)
     board = Board(settings)  # one commit per shard per read
     commit(client, 0, 1_000, 900)
     board.read(client)  # the first read only finds where each log ends

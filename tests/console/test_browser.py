@@ -27,7 +27,8 @@ from shared.model import Tx, TxType
 from shared.sharding import shard_of
 from tests import poison
 from tests.console.browser import launched, screenshot
-from tests.stack import Stack, wait_for, workload
+from tests.polling import wait_for
+from tests.stack import Stack, workload
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route

@@ -23,11 +23,11 @@ from tests.ingest.conftest import (
     Api,
     assert_problem,
     deposit,
-    eventually,
     make_settings,
     serve,
 )
-from tests.worker.test_burst import drain
+from tests.polling import eventually
+from tests.worker.support import drain
 
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 

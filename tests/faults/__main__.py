@@ -17,10 +17,12 @@ import argparse
 import itertools
 import json
 import random
+import shutil
 import sys
 import tempfile
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -28,12 +30,23 @@ import redis
 
 from services.cli import workload
 from services.cli.redis_process import RedisProcess
+from services.cli.status import snapshot
 from shared.model import Outcome
+from shared.sharding import shard_of
 from tests import poison
-from tests.faults.checker import History, LeaseSampler, decided, outcomes, post_batch, verify
+from tests.faults.checker import (
+    UNDECIDED,
+    History,
+    LeaseSampler,
+    decided,
+    outcomes,
+    post_batch,
+    verify,
+)
 from tests.faults.medic import Medic
 from tests.faults.scenarios import KINDS, Faults
-from tests.stack import Stack, wait_for
+from tests.polling import wait_for
+from tests.stack import Stack
 
 
 class Stream(threading.Thread):
@@ -57,12 +70,38 @@ class Stream(threading.Thread):
             self.error = e
 
 
+def undecided(client: redis.Redis, stack: Stack, history: History, medic: Medic) -> str:
+    """What is still undecided, and the state around it: for a failed soak's report."""
+    seen = {(d["a"], d["t"]) for rows in outcomes(client, stack.shards).values()
+            for d in rows if d["o"] not in UNDECIDED}  # fmt: skip
+    missing = [t for t in history.accepted if (t.account_id, t.tx_id) not in seen]
+    by_shard: dict[int, int] = {}
+    for t in missing:
+        shard = shard_of(t.account_id, stack.shards)
+        by_shard[shard] = by_shard.get(shard, 0) + 1
+    exits = {name: proc.poll() for name, proc in stack.procs.items()}
+    lines = [
+        f"undecided: {len(missing)} of {len(history.accepted)} by shard {by_shard}",
+        f"first: {[(t.account_id, t.tx_id) for t in missing[:5]]}",
+        f"medic: results {medic.results}, parkings {len(medic.parkings)}",
+        f"processes (exit status, None: running): {exits}",
+    ]
+    with suppress(Exception):
+        snap = snapshot(redis.Redis.from_url(stack.redis_url, decode_responses=True))
+        lines += [str(row) for row in snap["shards"]] + [str(snap["workers"])]
+    lines.append(f"logs: {stack.logs}")
+    return "\n".join(lines)
+
+
 def soak(minutes: float, seed: int, workdir: Path, poison_rate: int) -> dict[str, object]:
     rng = random.Random(seed)
     server = RedisProcess(workdir / "redis", persistence="always").start()
     hook = workdir / "poison"
     poison.write(hook, "rate", [str(poison_rate)])
-    stack = Stack(server.url, workdir / "logs", poison=hook)
+    # Every outcome stays in :out (the checker reads them all): a soak outruns the
+    # default cap (a 4-minute soak accepted 1.8 million transactions).
+    stack = Stack(server.url, workdir / "logs", poison=hook,
+                  settings={"TXFLOW_OUT_MAXLEN": "100000000"})  # fmt: skip
     medic = Medic(server.url, hook)
     try:
         stack.start_ingest()
@@ -90,8 +129,12 @@ def soak(minutes: float, seed: int, workdir: Path, poison_rate: int) -> dict[str
         if load.error is not None:
             raise load.error
         client = redis.Redis.from_url(server.url)
-        wait_for(lambda: decided(client, stack.shards) >= len(load.history.accepted), 300,
-                 "every accepted transaction decided")  # fmt: skip
+        try:
+            wait_for(lambda: decided(client, stack.shards) >= len(load.history.accepted), 300,
+                     "every accepted transaction decided")  # fmt: skip
+        except AssertionError:
+            print(undecided(client, stack, load.history, medic), file=sys.stderr)
+            raise
         sampler.stop()
         medic.stop()
         report = verify(client, stack.shards, load.history, sampler=sampler)
@@ -133,12 +176,15 @@ def main() -> int:
     )  # fmt: skip
     args = parser.parse_args()
     print(f"soak: seed {args.seed}, {args.minutes} min", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="txflow-soak-") as tmp:
-        try:
-            result = soak(args.minutes, args.seed, Path(tmp), args.poison)
-        except AssertionError as e:
-            print(f"soak FAILED with seed {args.seed}: {e}", file=sys.stderr)
-            return 1
+    tmp = tempfile.mkdtemp(prefix="txflow-soak-")
+    try:
+        result = soak(args.minutes, args.seed, Path(tmp), args.poison)
+    except AssertionError as e:
+        print(
+            f"soak FAILED with seed {args.seed}: {e}; its logs are kept in {tmp}", file=sys.stderr
+        )
+        return 1
+    shutil.rmtree(tmp)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -37,10 +37,11 @@ from services.worker.ledger import MemoryLedger
 from shared import keys, records
 from shared.model import Outcome, Tx
 from shared.outcomes import unpack
-from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.store import connect_sync
-from tests.stack import Stack, wait_for, workload
+from tests import config
+from tests.polling import wait_for
+from tests.stack import Stack, workload
 
 
 @dataclass
@@ -154,7 +155,7 @@ class LeaseSampler(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
-        settings = Settings(redis_url=self.url, redis_cluster=self.cluster)  # type: ignore[call-arg]
+        settings = config.settings(self.url, redis_cluster=self.cluster)
         client = connect_sync(settings, decode_responses=True, socket_timeout=1)
         every = keys.shard_keys(self.shards)
         while not self._done.wait(self.every_s):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from services.cli.redis_process import RedisProcess
 from tests.faults.proxy import StallingProxy
-from tests.stack import Stack, wait_for
+from tests.polling import wait_for
+from tests.stack import Stack
 
 TAKEOVER_S = 30  # generous bound for a takeover on a loaded 2-core machine
 

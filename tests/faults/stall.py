@@ -34,7 +34,8 @@ from services.cli.redis_process import RedisProcess
 from services.cli.workload import generate
 from shared import keys
 from tests.faults.checker import History, decided, post_batch, verify
-from tests.stack import Stack, wait_for
+from tests.polling import wait_for
+from tests.stack import Stack
 
 MIB = 1024 * 1024
 

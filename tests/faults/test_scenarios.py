@@ -27,7 +27,8 @@ from shared.sharding import shard_of
 from tests import poison
 from tests.faults.checker import LeaseSampler, Loader, Report, all_pending, decided, verify
 from tests.faults.scenarios import Faults
-from tests.stack import Stack, wait_for, workload
+from tests.polling import wait_for
+from tests.stack import Stack, workload
 
 pytestmark = pytest.mark.slow
 

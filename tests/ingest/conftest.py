@@ -8,13 +8,11 @@ for white-box assertions.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from shared.keys import ShardKeys
 from shared.model import Tx
 from shared.settings import Settings
 from shared.sharding import shard_of
+from tests import config
 
 T = TypeVar("T")
 
@@ -40,8 +39,8 @@ SHARDS = 4
 
 
 def make_settings(redis_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"REDIS_URL": redis_url, "shards": SHARDS, "api_token": None}
-    return Settings(**(values | overrides))
+    values: dict[str, Any] = {"shards": SHARDS, "api_token": None}
+    return config.settings(redis_url, **(values | overrides))
 
 
 @dataclass
@@ -102,18 +101,6 @@ def account_in_shard(shard: int, prefix: str = "acct") -> str:
 
 def deposit(tx_id: str, account_id: str = "alice", amount: str = "10.5") -> dict[str, str]:
     return {"tx_id": tx_id, "account_id": account_id, "type": "deposit", "amount": amount}
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
-    """Poll ``check`` until it returns something other than ``None``, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:

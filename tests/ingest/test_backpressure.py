@@ -16,10 +16,10 @@ from tests.ingest.conftest import (
     account_in_shard,
     assert_problem,
     deposit,
-    eventually,
     make_settings,
     serve,
 )
+from tests.polling import eventually
 
 
 def group(**fields: Any) -> dict[str, Any]:

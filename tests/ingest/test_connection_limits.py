@@ -23,7 +23,7 @@ from services.ingest.limits import connection_cap
 from services.ingest.protocol import protocol_class
 from shared.errors import ConfigError
 from shared.settings import Settings
-from tests.ingest.conftest import eventually
+from tests.polling import eventually, holds
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -68,17 +68,13 @@ async def serving(app: App, cap: int, **limits: Any) -> AsyncIterator[int]:
     )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    await eventually(lambda: _true(server.started))
+    await eventually(lambda: holds(server.started))
     try:
         yield port
     finally:
         app.release.set()
         server.should_exit = True
         await task
-
-
-async def _true(condition: bool) -> bool | None:
-    return True if condition else None
 
 
 async def connect(port: int, data: bytes = b"") -> Stream:
@@ -111,7 +107,7 @@ async def test_when_every_connection_is_busy_a_newcomer_gets_503_with_retry_afte
     app = App()
     async with serving(app, cap=2) as port:
         busy = [await connect(port, get("/busy")) for _ in range(2)]
-        await eventually(lambda: _true(app.waiting == 2))
+        await eventually(lambda: holds(app.waiting == 2))
         refused = await response(await connect(port))
         assert refused.startswith(b"HTTP/1.1 503 ")
         assert b"\r\nretry-after: 1\r\n" in refused.lower()
@@ -166,7 +162,7 @@ async def test_an_answer_left_unread_is_dropped_and_frees_its_slot() -> None:
         reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         reader.connect(("127.0.0.1", port))
         reader.sendall(get("/big"))  # and never reads
-        await eventually(lambda: _true(app.sending == 1))
+        await eventually(lambda: holds(app.sending == 1))
 
         async def served() -> bytes | None:
             answer = await response(await connect(port, get("/", b"Connection: close\r\n")))
@@ -208,7 +204,7 @@ async def test_refusals_are_logged_once_per_episode_and_kind_then_counted(
         for _ in range(100):
             tally.note("evicted")
         tally.note("headers too slow")
-        await eventually(lambda: _true(len(caplog.records) == 3))
+        await eventually(lambda: holds(len(caplog.records) == 3))
 
     first, second, last = (r.getMessage() for r in caplog.records)
     assert first.startswith("ingest: client limits: evicted")

@@ -23,10 +23,10 @@ from tests.ingest.conftest import (
     Api,
     assert_problem,
     deposit,
-    eventually,
     make_settings,
     serve,
 )
+from tests.polling import eventually
 
 CLIENT_TIMEOUT_S = 5.0
 """What the tests' client waits at most: ten times the deadlines below."""

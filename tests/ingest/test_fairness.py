@@ -23,11 +23,11 @@ from tests.ingest.conftest import (
     account_in_shard,
     assert_problem,
     deposit,
-    eventually,
     ingest_process,
     make_settings,
     serve,
 )
+from tests.polling import eventually
 
 # The rule, on its own.
 

@@ -8,24 +8,10 @@ from typing import Any
 import redis
 
 from services.cli import account as account_cli
-from shared.model import Tx, TxType
 from tests.ingest.conftest import Api, assert_problem
-from tests.worker.support import append, deposit, withdrawal
-from tests.worker.test_burst import drain
+from tests.worker.support import append, deposit, drain, history
 
 PATH = "/v1/accounts/a/transactions"
-
-
-def history(redis_url: str) -> list[str]:
-    """a: 7 transactions (one rejected, one dispute) and b: one, processed; a's ids in
-    append order."""
-    client = redis.Redis.from_url(redis_url)
-    txs = [deposit("a", "d1", 100), withdrawal("a", "w1", 500), deposit("b", "x", 1),
-           deposit("a", "d2", 20), Tx("a", "p1", TxType.DISPUTE, None, "d1"),
-           deposit("a", "d3", 3), withdrawal("a", "w2", 1), deposit("a", "d4", 4)]  # fmt: skip
-    append(client, txs)
-    client.close()
-    return [t.tx_id for t in txs if t.account_id == "a"]
 
 
 async def pages(api: Api, **params: Any) -> list[list[str]]:

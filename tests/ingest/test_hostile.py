@@ -24,7 +24,7 @@ from services.ingest.incidents import QUIET_S
 from services.ingest.limits import connection_cap
 from shared.keys import ShardKeys
 from tests.ingest.hostile import NOFILE, Ingest, answer, answered, probing, status_of
-from tests.stack import wait_for
+from tests.polling import wait_for
 
 RSS_GROWTH_BOUND = 16 * 1024 * 1024
 """What three oversized heads may add to the ingest's RSS (8 KiB each are refused)."""

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared.sharding import shard_of
 from tests.ingest.conftest import SHARDS, Api, deposit
 from tests.poison import Poison, install
-from tests.worker.test_burst import drain
+from tests.worker.support import drain
 
 
 async def _samples(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

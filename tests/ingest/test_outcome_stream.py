@@ -20,10 +20,11 @@ import redis
 from services.ingest.outbox import Outboxes
 from services.ingest.stream import _END, Streams
 from shared import keys
-from shared.settings import Settings
 from shared.store import connect
+from tests import config
 from tests.ingest.conftest import Api, assert_problem
-from tests.stack import Stack, wait_for
+from tests.polling import wait_for
+from tests.stack import Stack
 
 SHARDS = 4
 
@@ -173,7 +174,7 @@ async def test_a_client_slower_than_its_buffer_is_cut_after_the_buffered_events(
 
 
 async def test_a_position_the_log_has_trimmed_past_is_reported_lost(redis_url: str) -> None:
-    client = connect(Settings(redis_url=redis_url), decode_responses=True)  # type: ignore[call-arg]
+    client = connect(config.settings(redis_url), decode_responses=True)
     outboxes = Outboxes(client, 2)
     ids = [await client.xadd(outboxes.keys[1], {"d": "[]"}) for _ in range(3)]
     assert await outboxes.trimmed(["0-0", "0-0"]) == []  # nothing trimmed yet

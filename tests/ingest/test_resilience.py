@@ -12,7 +12,8 @@ from services.cli.redis_process import RedisProcess
 from shared import keys
 from shared.deployment import SCHEMA_VERSION
 from shared.errors import ShardCountMismatch, StoreUnavailable
-from tests.ingest.conftest import Api, assert_problem, deposit, eventually, make_settings, serve
+from tests.ingest.conftest import Api, assert_problem, deposit, make_settings, serve
+from tests.polling import eventually
 
 
 async def test_redis_down_is_503_and_ingest_recovers_when_it_returns(

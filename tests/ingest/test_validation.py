@@ -9,48 +9,7 @@ import orjson
 import pytest
 
 from tests.ingest.conftest import Api, assert_problem, deposit, make_settings, serve
-
-JSON = {"content-type": "application/json"}
-
-DEPOSIT = deposit("t1", "alice", "10")
-DISPUTE = {"tx_id": "d1", "account_id": "alice", "type": "dispute", "ref_tx_id": "t1"}
-
-
-def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    doc = {**base, **changes}
-    return {k: v for k, v in doc.items() if v is not ...}
-
-
-INVALID = {
-    "amount zero": _with(DEPOSIT, amount="0"),
-    "amount negative": _with(DEPOSIT, amount="-1"),
-    "amount with five places by value": _with(DEPOSIT, amount="1.00005"),
-    "amount as a JSON number": _with(DEPOSIT, amount=10),
-    "amount not a number": _with(DEPOSIT, amount="ten"),
-    "amount with an exponent": _with(DEPOSIT, amount="1e3"),
-    "amount beyond 64 bits of units": _with(DEPOSIT, amount="922337203685478"),
-    "amount after a space": _with(DEPOSIT, amount=" 1"),
-    "amount before a newline": _with(DEPOSIT, amount="1\n"),
-    "amount after an ideographic space": _with(DEPOSIT, amount="\u30001"),
-    "amount before a no-break space": _with(DEPOSIT, amount="1\u00a0"),
-    "deposit without amount": _with(DEPOSIT, amount=...),
-    "withdrawal without amount": _with(DEPOSIT, type="withdrawal", amount=None),
-    "deposit with a ref": _with(DEPOSIT, ref_tx_id="t0"),
-    "dispute with an amount": _with(DISPUTE, amount="1"),
-    "dispute without ref": _with(DISPUTE, ref_tx_id=...),
-    "unknown type": _with(DEPOSIT, type="teleport"),
-    "type missing": _with(DEPOSIT, type=...),
-    "tx_id missing": _with(DEPOSIT, tx_id=...),
-    "account_id missing": _with(DEPOSIT, account_id=...),
-    "tx_id with a space": _with(DEPOSIT, tx_id="t 1"),
-    "account_id with a colon": _with(DEPOSIT, account_id="a:b"),
-    "account_id with braces": _with(DEPOSIT, account_id="a{1}"),
-    "account_id empty": _with(DEPOSIT, account_id=""),
-    "tx_id of 65 characters": _with(DEPOSIT, tx_id="x" * 65),
-    "tx_id as a number": _with(DEPOSIT, tx_id=1),
-    "ref_tx_id with a slash": _with(DISPUTE, ref_tx_id="a/b"),
-    "unknown field": _with(DEPOSIT, note="hi"),
-}
+from tests.ingest.documents import DEPOSIT, DISPUTE, INVALID, JSON, changed
 
 
 @pytest.mark.parametrize("body", INVALID.values(), ids=INVALID.keys())
@@ -66,7 +25,7 @@ async def test_invalid_transaction_is_422_problem_and_appends_nothing(
 
 
 async def test_error_names_the_offending_field(api: Api) -> None:
-    response = await api.http.post("/v1/transactions", json=_with(DEPOSIT, tx_id="t 1"))
+    response = await api.http.post("/v1/transactions", json=changed(DEPOSIT, tx_id="t 1"))
     [error] = assert_problem(response, 422)["errors"]
     assert error["loc"] == ["body", "tx_id"]
 
@@ -80,7 +39,7 @@ async def test_body_that_is_not_one_json_object_is_422(api: Api, content: bytes)
 
 async def test_batch_with_one_bad_item_names_its_index_and_appends_nothing(api: Api) -> None:
     batch = [deposit(f"t{i}") for i in range(5)]
-    batch[2] = _with(DEPOSIT, amount="1.00005")
+    batch[2] = changed(DEPOSIT, amount="1.00005")
 
     response = await api.http.post("/v1/transactions/batch", json=batch)
 
@@ -94,8 +53,8 @@ async def test_batch_with_one_bad_item_names_its_index_and_appends_nothing(api: 
 
 async def test_batch_lists_every_invalid_index(api: Api) -> None:
     batch = [deposit(f"t{i}") for i in range(6)]
-    batch[1] = _with(DEPOSIT, type="teleport")
-    batch[4] = _with(DISPUTE, amount="3")
+    batch[1] = changed(DEPOSIT, type="teleport")
+    batch[4] = changed(DISPUTE, amount="3")
     batch[5] = "not an object"
 
     doc = assert_problem(await api.http.post("/v1/transactions/batch", json=batch), 422)

@@ -1,22 +1,41 @@
-"""Helpers for worker tests: appending entries, reading outcomes and state."""
+"""Helpers for worker tests: appending entries, draining them, reading outcomes and state."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import redis
+import redis.asyncio as aioredis
 
 from services.worker.accounts import Account
+from services.worker.worker import Worker
 from shared import keys
 from shared.deployment import SCHEMA_VERSION
 from shared.keys import ShardKeys
+from shared.lag import backlog
 from shared.model import Tx, TxType
 from shared.outcomes import unpack
 from shared.records import STATE, Record, unpack_state
 from shared.records import unpack as unpack_record
+from shared.settings import Settings
 from shared.sharding import shard_of
+from tests import config
 
 SHARDS = 4
+
+
+def worker_settings(redis_url: str, **overrides: object) -> Settings:
+    """The settings of the tests' workers: ``SHARDS`` shards, short blocking reads."""
+    return config.settings(redis_url, shards=SHARDS, block_ms=50, **overrides)
+
+
+async def drain(redis_url: str, **overrides: object) -> Worker:
+    """Run a burst worker until every shard is drained; the worker, once it returned."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    worker = Worker(worker_settings(redis_url, **overrides), client, "w1", burst=True)
+    await worker.run()
+    await client.aclose()
+    return worker
 
 
 def init(client: redis.Redis, shards: int = SHARDS) -> None:
@@ -72,3 +91,25 @@ def one_shard(count: int, prefix: str = "acct", shards: int = SHARDS) -> list[st
     first = next(names)
     shard = shard_of(first, shards)
     return [first, *[a for a in names if shard_of(a, shards) == shard][: count - 1]]
+
+
+def committed_and_lag(client: redis.Redis) -> list[tuple[int, int | None]]:
+    """Each shard's count of committed entries and the backlog computed from it."""
+    found = []
+    for k in keys.shard_keys(SHARDS):
+        count = client.get(k.committed)
+        info = client.xinfo_stream(k.inbox)
+        found.append((int(count or 0), backlog({"entries-added": info["entries-added"]}, count)))
+    return found
+
+
+def history(redis_url: str) -> list[str]:
+    """a: 7 transactions (one rejected, one dispute) and b: one, processed; a's ids in
+    append order."""
+    client = redis.Redis.from_url(redis_url)
+    txs = [deposit("a", "d1", 100), withdrawal("a", "w1", 500), deposit("b", "x", 1),
+           deposit("a", "d2", 20), Tx("a", "p1", TxType.DISPUTE, None, "d1"),
+           deposit("a", "d3", 3), withdrawal("a", "w2", 1), deposit("a", "d4", 4)]  # fmt: skip
+    append(client, txs)
+    client.close()
+    return [t.tx_id for t in txs if t.account_id == "a"]

@@ -5,18 +5,7 @@ from __future__ import annotations
 import redis
 
 from shared import keys
-from shared.lag import backlog
-from tests.worker.support import SHARDS, append, deposit, init
-from tests.worker.test_burst import drain
-
-
-def committed_and_lag(client: redis.Redis) -> list[tuple[int, int | None]]:
-    found = []
-    for k in keys.shard_keys(SHARDS):
-        count = client.get(k.committed)
-        info = client.xinfo_stream(k.inbox)
-        found.append((int(count or 0), backlog({"entries-added": info["entries-added"]}, count)))
-    return found
+from tests.worker.support import SHARDS, append, committed_and_lag, deposit, drain, init
 
 
 async def test_every_commit_counts_its_entries(redis_url: str) -> None:

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import redis
-import redis.asyncio as aioredis
 
 from services.worker.accounts import Account
-from services.worker.worker import Worker
 from shared.keys import shard_keys
 from shared.model import Tx, TxType
-from shared.settings import Settings
 from tests.worker.support import (
     SHARDS,
     account,
     append,
     deposit,
+    drain,
     init,
     outcomes,
     pending_total,
     stored,
 )
 from tests.worker.support import withdrawal as wd
-
-
-async def drain(redis_url: str, **overrides: object) -> Worker:
-    settings = Settings(redis_url=redis_url, shards=SHARDS, block_ms=50, **overrides)  # type: ignore[arg-type]
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    worker = Worker(settings, client, "w1", burst=True)
-    await worker.run()
-    await client.aclose()
-    return worker
 
 
 async def test_burst_applies_everything_in_order_and_acks(redis_url: str) -> None:

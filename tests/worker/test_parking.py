@@ -26,18 +26,18 @@ from shared.parking import held_from
 from shared.records import STATE
 from shared.sharding import shard_of
 from tests.poison import Poison, install
-from tests.worker.support import SHARDS, account, append, deposit, init, one_shard, outcomes, stored
+from tests.worker.support import (
+    SHARDS,
+    account,
+    append,
+    committed_and_lag,
+    deposit,
+    drain,
+    one_shard,
+    outcomes,
+    stored,
+)
 from tests.worker.support import withdrawal as wd
-from tests.worker.test_backlog import committed_and_lag
-from tests.worker.test_burst import drain
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    init(c)
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ from tests.faults.checker import (
     three_workers_in_order,
     verify,
 )
-from tests.stack import Stack, wait_for, workload
+from tests.polling import wait_for
+from tests.stack import Stack, workload
 
 pytestmark = pytest.mark.slow
 TTL_S = 1.5

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -21,22 +20,19 @@ from services.worker.shard import ShardRunner
 from shared.errors import Fenced
 from shared.keys import GROUP, ShardKeys
 from shared.model import Tx, TxType
-from shared.settings import Settings
 from shared.sharding import shard_of
-from tests.worker.support import SHARDS, account, append, deposit, init, one_shard, outcomes, stored
-from tests.worker.test_burst import drain
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    init(c)
-    yield c
-    c.close()
-
-
-def settings(redis_url: str, **overrides: object) -> Settings:
-    return Settings(redis_url=redis_url, shards=SHARDS, block_ms=50, **overrides)  # type: ignore[arg-type]
+from tests.polling import eventually
+from tests.worker.support import (
+    SHARDS,
+    account,
+    append,
+    deposit,
+    drain,
+    one_shard,
+    outcomes,
+    stored,
+    worker_settings,
+)
 
 
 async def runner_for(
@@ -49,8 +45,8 @@ async def runner_for(
     token = await scripts.acquire(keys=[k.lease, k.epoch], args=[worker_id, 10_000])
     assert token is not None
     lease = Lease(shard, int(token), time.monotonic() + 10)
-    runner = ShardRunner(aclient, scripts, settings(redis_url, **overrides), worker_id, lease,
-                         burst=True)  # fmt: skip
+    settings = worker_settings(redis_url, **overrides)
+    runner = ShardRunner(aclient, scripts, settings, worker_id, lease, burst=True)
     return runner, aclient
 
 
@@ -285,14 +281,12 @@ async def test_a_redis_refusing_writes_is_waited_out_then_the_batch_commits(
     try:
         task = asyncio.create_task(runner.run())
 
-        def refused() -> bool:
-            return int(client.info("errorstats").get("errorstat_OOM", {}).get("count", 0)) > 0
-
-        deadline = time.monotonic() + 10
-        while not refused():
-            assert time.monotonic() < deadline, "nothing was refused"
+        async def refused() -> bool | None:
             assert not task.done(), "the runner stopped"
-            await asyncio.sleep(0.01)
+            stats = client.info("errorstats").get("errorstat_OOM", {})
+            return True if int(stats.get("count", 0)) > 0 else None
+
+        await eventually(refused, 10, "a refused command", every=0.01)
     finally:
         client.config_set("maxmemory", 0)
     await asyncio.wait_for(task, 30)
