@@ -20,7 +20,8 @@ import redis
 from services.cli.redis_process import RedisProcess
 from shared import keys
 from tests.faults.checker import History, decided, post_all, verify
-from tests.stack import Stack, wait_for, workload
+from tests.polling import wait_for
+from tests.stack import Stack, workload
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,12 @@ import pytest
 import redis
 
 from services.cli.redis_process import RedisProcess
-from shared.settings import Settings
 from shared.store import close_sync, connect_sync, node_of
+from tests import config
 from tests.faults.checker import Loader, decided, verify
 from tests.ha.sentinel import SERVICE, SentinelProcess, primary_port, ready
-from tests.stack import Stack, wait_for, workload
+from tests.polling import wait_for
+from tests.stack import Stack, workload
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,7 @@ def test_a_failover_under_load_loses_no_202(
             client.close()
         assert report.accepted == 600
         # The CLI's client (connect_sync) finds the new primary through the sentinels too.
-        chosen = Settings(sentinels=addresses, sentinel_service=SERVICE)
+        chosen = config.settings(sentinels=addresses, sentinel_service=SERVICE)
         cli = connect_sync(chosen, decode_responses=True)
         try:
             now = primary_port(watching[0])  # promoted, unless a second failover followed

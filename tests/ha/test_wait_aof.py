@@ -15,15 +15,16 @@ from pydantic import ValidationError
 
 from services.cli.redis_process import RedisProcess
 from shared import keys, replicas
-from shared.settings import Settings
 from shared.store import connect
+from tests import config
 from tests.faults.checker import post_all
-from tests.stack import Stack, wait_for, workload
+from tests.polling import wait_for
+from tests.stack import Stack, workload
 
 
 def problem(server: RedisProcess, **settings: object) -> str | None:
     async def ask() -> str | None:
-        chosen = Settings(redis_url=server.url, **settings)  # type: ignore[arg-type]
+        chosen = config.settings(server.url, **settings)
         client = connect(chosen)
         try:
             return await replicas.problem(chosen, client)
@@ -68,23 +69,26 @@ def test_ingest_refuses_to_start_when_wait_aof_is_unavailable(
 
 def test_min_replicas_is_refused_on_a_cluster_and_must_wait_less_than_the_deadline() -> None:
     with pytest.raises(ValidationError, match="TXFLOW_REPLICA_TIMEOUT_MS"):
-        Settings(min_replicas=1, replica_timeout_ms=2000, redis_timeout_ms=2000)
-    settings = Settings(min_replicas=1, redis_cluster=True)
+        config.settings(min_replicas=1, replica_timeout_ms=2000, redis_timeout_ms=2000)
+    settings = config.settings(min_replicas=1, redis_cluster=True)
     why = asyncio.run(replicas.problem(settings, None))  # type: ignore[arg-type]
     assert why is not None and "TXFLOW_REDIS_CLUSTER" in why
 
 
 def test_a_wait_reply_short_of_the_minimum_is_an_outage() -> None:
-    needed = replicas.Replicas(Settings(min_replicas=2))
+    needed = replicas.Replicas(config.settings(min_replicas=2))
     needed.check(2)
     with pytest.raises(replicas.ReplicasUnavailable, match="1 of TXFLOW_MIN_REPLICAS=2"):
         needed.check(1)
-    aof = replicas.Replicas(Settings(min_replicas=1, wait_aof=True))
+    aof = replicas.Replicas(config.settings(min_replicas=1, wait_aof=True))
     assert aof.command.startswith(b"*4\r\n$7\r\nWAITAOF")
     aof.check([1, 1])
     with pytest.raises(replicas.ReplicasUnavailable):
         aof.check([1, 0])
-    assert not replicas.Replicas(Settings()) and replicas.Replicas(Settings()).command == b""
+    assert (
+        not replicas.Replicas(config.settings())
+        and replicas.Replicas(config.settings()).command == b""
+    )
 
 
 def test_with_wait_aof_a_202_is_on_the_replica(
