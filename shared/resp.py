@@ -51,6 +51,11 @@ async def execute(client: aioredis.Redis, packed: bytes) -> Any:
     ``StoreUnavailable``, as an unreachable one does: retry later.
     """
     (reply,) = await send(client, packed, 1)
+    return outcome(reply)
+
+
+def outcome(reply: Any) -> Any:
+    """A reply of ``send``, or the error Redis answered, raised (as ``execute`` does)."""
     if isinstance(reply, ResponseError):
         if refusing(reply):
             raise StoreUnavailable(f"Redis refuses writes: {reply}")

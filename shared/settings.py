@@ -23,6 +23,17 @@ class Settings(BaseSettings):
     # client discovers the others and sends each command to its slot's node.
     redis_cluster: bool = False
     shards: int = Field(default=16, ge=1, le=16384)
+    # High availability (shared/replicas.py): a 202, and a worker's commit, count
+    # only once this many replicas acknowledged the writes (WAIT) within the timeout
+    # (else 503 / an outage); TXFLOW_WAIT_AOF=1: WAITAOF (also on disk), if offered.
+    # Sentinel: "host:port,..." of the sentinels; the primary of TXFLOW_SENTINEL_SERVICE
+    # is asked of them (and asked again after a failover). REDIS_URL then only lends
+    # its database, user and password.
+    sentinels: str = ""
+    sentinel_service: str = "mymaster"
+    min_replicas: int = Field(default=0, ge=0, le=100)
+    replica_timeout_ms: int = Field(default=1000, ge=1)
+    wait_aof: bool = False
 
     # ingest
     max_batch: int = Field(default=1000, ge=1)
@@ -86,6 +97,34 @@ class Settings(BaseSettings):
     def client_lag_limit(self) -> int:
         """``max_lag_per_client``, or a quarter of ``max_lag`` when it is unset."""
         return self.max_lag_per_client or max(1, self.max_lag // 4)
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``TXFLOW_SENTINELS`` as (host, port) pairs; empty: no Sentinel."""
+        pairs = [a.strip().rsplit(":", 1) for a in self.sentinels.split(",") if a.strip()]
+        return [(host, int(port)) for host, port in pairs]
+
+    @model_validator(mode="after")
+    def _sentinels_are_addresses(self) -> Settings:
+        try:
+            self.sentinel_addresses  # noqa: B018
+        except ValueError:
+            raise ValueError(
+                f"TXFLOW_SENTINELS must be host:port,... (got {self.sentinels!r})"
+            ) from None
+        if self.sentinels.strip() and self.redis_cluster:
+            raise ValueError("TXFLOW_SENTINELS and TXFLOW_REDIS_CLUSTER exclude each other")
+        return self
+
+    @model_validator(mode="after")
+    def _replicas_answer_before_the_deadline(self) -> Settings:
+        if self.min_replicas and self.replica_timeout_ms >= self.redis_timeout_ms:
+            raise ValueError(
+                f"TXFLOW_REPLICA_TIMEOUT_MS ({self.replica_timeout_ms}) must be below "
+                f"TXFLOW_REDIS_TIMEOUT_MS ({self.redis_timeout_ms}): the wait for replicas "
+                "is part of an append's deadline"
+            )
+        return self
 
     @model_validator(mode="after")
     def _a_full_batch_fits_in_flight(self) -> Settings:

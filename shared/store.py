@@ -2,7 +2,11 @@
 
 ``connect`` (asyncio, the services) and ``connect_sync`` (the CLI, health
 checks) are the only places that choose the client type: a plain client for
-one Redis, or redis-py's cluster client when ``TXFLOW_REDIS_CLUSTER`` is set.
+one Redis, redis-py's cluster client when ``TXFLOW_REDIS_CLUSTER`` is set, or
+a client of the primary Sentinel names when ``TXFLOW_SENTINELS`` is set (its
+connections ask the sentinels where the primary is whenever they connect, and
+drop a primary turned replica: a failover is an outage, ridden out like a
+restart).
 Both types speak the same commands; every key of a shard carries its hash tag,
 so every multi-key command and script of txflow stays in one slot.
 """
@@ -18,8 +22,12 @@ import redis
 import redis.asyncio as aioredis
 from redis import exceptions as rex
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.connection import parse_url
 from redis.crc import key_slot
+from redis.sentinel import Sentinel as SyncSentinel
+from redis.sentinel import SentinelConnectionPool
 
 from shared import keys
 from shared.errors import StoreUnavailable
@@ -116,7 +124,24 @@ def connect(settings: Settings, **options: Any) -> Client:
         once = {"retry": Retry(NoBackoff(), 0)}
         return _Cluster.from_url(settings.redis_url, **{**defaults, **once, **options})
     single = {"retry_on_timeout": False, "retry": fail_fast()}
+    if settings.sentinels:
+        sentinel = Sentinel(settings.sentinel_addresses, sentinel_kwargs=_SENTINEL_OPTIONS)  # type: ignore[no-untyped-call]
+        chosen = {**_from_url(settings), **defaults, **single, **options}
+        client: aioredis.Redis = sentinel.master_for(settings.sentinel_service, **chosen)
+        return client
     return aioredis.Redis.from_url(settings.redis_url, **{**defaults, **single, **options})
+
+
+# How the sentinels themselves are asked: quickly, a dead one is skipped.
+_SENTINEL_OPTIONS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5, "protocol": 2}
+
+
+def _from_url(settings: Settings) -> dict[str, Any]:
+    """What ``REDIS_URL`` lends a Sentinel-managed client: all but where the server is."""
+    options: dict[str, Any] = parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
+    for where in ("host", "port", "path", "connection_class"):
+        options.pop(where, None)
+    return options
 
 
 def connect_sync(settings: Settings, **options: Any) -> SyncClient:
@@ -124,6 +149,11 @@ def connect_sync(settings: Settings, **options: Any) -> SyncClient:
     defaults: dict[str, Any] = {"socket_connect_timeout": 2}
     if settings.redis_cluster:
         return redis.RedisCluster.from_url(settings.redis_url, **{**defaults, **options})
+    if settings.sentinels:
+        sentinel = SyncSentinel(settings.sentinel_addresses, sentinel_kwargs=_SENTINEL_OPTIONS)  # type: ignore[no-untyped-call]
+        chosen = {**_from_url(settings), **defaults, **options}
+        client: redis.Redis = sentinel.master_for(settings.sentinel_service, **chosen)  # type: ignore[no-untyped-call]
+        return client
     return redis.Redis.from_url(settings.redis_url, **{**defaults, **options})
 
 
@@ -139,10 +169,14 @@ def close_sync(client: SyncClient) -> None:
 
 
 def node_of(client: SyncClient, key: str) -> str:
-    """``host:port`` of the server holding ``key``: its slot's primary on a cluster."""
+    """``host:port`` of the server holding ``key``: its slot's primary on a cluster,
+    the primary the sentinels name under Sentinel."""
     if isinstance(client, redis.RedisCluster):
         node = client.nodes_manager.get_node_from_slot(key_slot(key.encode()))
         return f"{node.host}:{node.port}"
+    if isinstance(client.connection_pool, SentinelConnectionPool):  # the primary it names now
+        host, port = client.connection_pool.get_master_address()  # type: ignore[no-untyped-call]
+        return f"{host}:{port}"
     where = client.connection_pool.connection_kwargs
     return str(where.get("path") or f"{where.get('host')}:{where.get('port')}")
 

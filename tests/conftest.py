@@ -8,7 +8,7 @@ tests a second time that way). The machine's own Redis on 6379 is never used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -38,8 +38,11 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisProcess]]:
     """Start dedicated servers with a chosen persistence; all stopped at the end."""
     started: list[RedisProcess] = []
 
-    def start(persistence: Persistence = "none", name: str = "redis") -> RedisProcess:
-        server = RedisProcess(tmp_path / name, persistence=persistence).start()
+    def start(
+        persistence: Persistence = "none", name: str = "redis", extra: Sequence[str] = ()
+    ) -> RedisProcess:
+        """``extra``: more server options (``--replicaof 127.0.0.1 <port>``, ...)."""
+        server = RedisProcess(tmp_path / name, persistence=persistence, extra=[*extra]).start()
         started.append(server)
         return server
 

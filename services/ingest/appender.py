@@ -32,6 +32,12 @@ Bounds (a stalled Redis must neither stall nor swell ingest):
   Redis, with backoff, until it answers. So a stall gets one pipeline, not
   one per deadline, and nothing waits on it.
 
+Replicas (``TXFLOW_MIN_REPLICAS``, shared/replicas.py): the pipeline ends
+with a ``WAIT`` on its connection, covering every append of it; too few
+acknowledgements in time fail the whole pipeline's requests with 503 (the
+entries stand on the primary: a retry is safe, as below). Redis is not taken
+as down for it: each pipeline waits again, at most the replica timeout.
+
 Harmless to the ledger: a client retries a 503 with the same ids, and the
 worker deduplicates by ``(account_id, tx_id)``: appended twice, applied once.
 """
@@ -51,6 +57,7 @@ from shared import resp
 from shared.backoff import compute_backoff
 from shared.errors import Overloaded, StoreUnavailable
 from shared.outage import Outage
+from shared.replicas import Replicas, ReplicasUnavailable
 from shared.store import UNAVAILABLE, Client, late, refusing, unreachable
 
 log = logging.getLogger("txflow.ingest")
@@ -94,8 +101,10 @@ class Appender:
         max_inflight: int,
         observe: Observer | None = None,
         outage: Outage | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         self._client = client
+        self._replicas = replicas
         self._cluster = isinstance(client, aioredis.RedisCluster)
         self._deadline_s = deadline_s
         self._late = late(deadline_s)
@@ -190,7 +199,9 @@ class Appender:
     async def _flush(self, batch: list[_Pending]) -> None:
         entries = [entry for pending in batch for entry in pending.entries]
         # A cluster client sends each node its share with redis-py's pipeline.
-        packed = None if self._cluster else pack_xadds(entries)
+        packed = None
+        if not self._cluster:
+            packed = pack_xadds(entries) + (self._replicas.command if self._replicas else b"")
         started = time.perf_counter()
         self.pipelines += 1
         try:
@@ -204,6 +215,13 @@ class Appender:
             self._inflight -= len(entries)
         if self._observe is not None:
             self._observe(len(entries), time.perf_counter() - started)
+        if self._replicas:
+            try:
+                self._replicas.check(replies.pop())
+            except ReplicasUnavailable as e:
+                self._outage.failed(e, _SOURCE)
+                _fail(batch, e)
+                return
         refused = _resolve(batch, replies)
         if refused is None:
             self._outage.ok(_SOURCE)
@@ -225,7 +243,7 @@ class Appender:
         if packed is None:
             return await self._send_to_nodes(entries)
         assert isinstance(self._client, aioredis.Redis)
-        return await resp.send(self._client, packed, len(entries))
+        return await resp.send(self._client, packed, len(entries) + bool(self._replicas))
 
     async def _send_to_nodes(self, entries: list[Entry]) -> list[object]:
         """On a cluster: redis-py's pipeline, which sends each node its entries (in

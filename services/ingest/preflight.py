@@ -7,9 +7,10 @@ import logging
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+from shared import replicas
 from shared.backoff import compute_backoff
 from shared.deployment import ensure_deployment
-from shared.errors import StoreUnavailable
+from shared.errors import ConfigError, StoreUnavailable
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, connect
 
@@ -38,6 +39,9 @@ async def prepare(settings: Settings, *, wait_s: float = 30.0) -> None:
         for attempt in range(1_000_000):
             try:
                 await ensure_deployment(client, settings.shards)
+                why = await replicas.problem(settings, client)
+                if why is not None:
+                    raise ConfigError(why)
                 return
             except UNAVAILABLE as e:
                 left = deadline - time.monotonic()

@@ -26,6 +26,7 @@ from services.ingest.waiters import Waiters
 from shared.deployment import check_deployment, ensure_deployment
 from shared.errors import ConfigError, StoreUnavailable
 from shared.outage import Outage
+from shared.replicas import Replicas
 from shared.settings import Settings
 from shared.store import Client, connect, translated, writable
 
@@ -80,6 +81,7 @@ async def running(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime
             max_inflight=settings.max_inflight,
             observe=metrics.observe_pipeline,
             outage=outage,
+            replicas=Replicas(settings),
         )
         metrics.watch_inflight(lambda: appender.inflight)
         # Past max_lag a shard refuses everyone: older entries than that need no owner.

@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from shared import resp
 from shared.errors import StoreUnavailable
+from shared.replicas import Replicas
 from shared.store import Client, refusing
 
 Arg = str | bytes | int
@@ -33,12 +34,20 @@ def _source(name: str) -> str:
 
 
 async def evalsha(
-    client: Client, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]
+    client: Client,
+    script: AsyncScript,
+    keys: Sequence[str],
+    args: Sequence[Arg],
+    *,
+    durable: Replicas | None = None,
 ) -> Any:
     """Run ``script`` with ``keys`` and ``args``; its reply (errors raised).
 
     A Redis that takes no writes for now (``store.refusing``: OOM, a replica)
     raises ``StoreUnavailable``, as an unreachable one does: retry later.
+    With ``durable`` (``TXFLOW_MIN_REPLICAS``), its ``WAIT`` follows the script on
+    the same connection, in the same round trip; too few replicas acknowledging
+    raise ``ReplicasUnavailable`` — the script's writes stand on the primary.
     """
     if not isinstance(client, aioredis.Redis):
         try:
@@ -49,10 +58,19 @@ async def evalsha(
             raise
     packed = resp.pack("EVALSHA", script.sha, len(keys), *keys, *args)
     try:
-        return await resp.execute(client, packed)
+        return await _execute(client, packed, durable)
     except NoScriptError:  # a restarted Redis: load it, once more
         await client.script_load(script.script)
+        return await _execute(client, packed, durable)
+
+
+async def _execute(client: aioredis.Redis, packed: bytes, durable: Replicas | None) -> Any:
+    if not durable:
         return await resp.execute(client, packed)
+    reply, acked = await resp.send(client, packed + durable.command, 2)
+    reply = resp.outcome(reply)
+    durable.check(acked)
+    return reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from shared.keys import GROUP, ShardKeys
 from shared.model import Tx
 from shared.outage import Outage
 from shared.parking import Parked
+from shared.replicas import Replicas, ReplicasUnavailable
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, Client
 from shared.streams import id_key, trim_floor
@@ -84,6 +85,8 @@ class ShardRunner:
         self.stopping = asyncio.Event()
         self.processed = 0
         self.outs_per_commit = 1.0  # a moving average, for the cap of :out
+        self.durable = Replicas(settings)  # a commit counts once replicas have it
+        self.behind: int | None = None  # after a WAIT fell short: the offset replicas must reach
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, and return."""
@@ -95,6 +98,8 @@ class ShardRunner:
         claim = True
         while not self.stopping.is_set():
             try:
+                if self.behind is not None:
+                    await self.wait_for_replicas()
                 if not synced:
                     await self.sync(claim=claim)
                     synced, claim = True, True
@@ -125,9 +130,20 @@ class ShardRunner:
                 # a cluster, another node's) would send healthy entries to the DLQ.
                 claim = not self.claimed
                 delay = compute_backoff(failures, max_backoff=self.settings.backoff_max_s)
+                if isinstance(e, ReplicasUnavailable):  # -1: the primary's offset, when asked
+                    self.behind = -1 if self.behind is None else self.behind
+                elif self.behind is not None:
+                    self.behind = -1  # the primary may have changed: ask it its offset
                 self.outage.failed(e, self.shard)
                 failures += 1
                 await asyncio.sleep(delay)
+
+    async def wait_for_replicas(self) -> None:
+        """Raise ``ReplicasUnavailable`` until the replicas have what was committed."""
+        target = None if self.behind == -1 else self.behind
+        self.behind = await self.durable.caught_up(self.client, target)
+        if self.behind is not None:
+            raise ReplicasUnavailable("the replicas have not caught up with the last commit")
 
     async def step(self) -> bool:
         """Read new entries and commit them, and carry out operator requests (when idle,
@@ -275,7 +291,8 @@ class ShardRunner:
         if not self.lease.valid:
             raise Fenced("lease not renewed in time")
         keys, args = self.commit_args(plan)
-        commit.check(await evalsha(self.client, self.scripts.commit, keys, args), plan)
+        reply = await evalsha(self.client, self.scripts.commit, keys, args, durable=self.durable)
+        commit.check(reply, plan)
         plan.install(self.cache, self.parked)
         self.cache.evict_idle()
         for account_id, info in plan.parking.parked.items() if plan.parking else ():

@@ -20,7 +20,9 @@ from services.worker import shares
 from services.worker.leases import Leases
 from services.worker.scripts import Scripts
 from services.worker.shard import ShardRunner
+from shared import replicas
 from shared.deployment import ensure_deployment
+from shared.errors import ConfigError
 from shared.outage import Outage
 from shared.settings import Settings
 from shared.store import UNAVAILABLE, Client
@@ -67,6 +69,9 @@ class Worker:
     async def run(self) -> None:
         """Own shards until asked to stop (or, in burst mode, until all are drained)."""
         await ensure_deployment(self.client, self.settings.shards)
+        why = await replicas.problem(self.settings, self.client)
+        if why is not None:
+            raise ConfigError(why)
         log.info("worker %s started (lease %d ms)", self.id, self.ttl_ms)
         try:
             while not self.stopping.is_set():

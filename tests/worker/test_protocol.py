@@ -79,10 +79,10 @@ async def test_a_commit_resent_after_a_lost_reply_leaves_no_stale_cache(
     runner, aclient = await runner_for(redis_url, shard, "owner")
     once = shard_module.evalsha
 
-    async def sent_twice(c: Any, script: Any, keys: Any, args: Any) -> Any:
+    async def sent_twice(c: Any, script: Any, keys: Any, args: Any, **options: Any) -> Any:
         if script is runner.scripts.commit:
-            await once(c, script, keys, args)  # this reply is "lost"
-        return await once(c, script, keys, args)
+            await once(c, script, keys, args, **options)  # this reply is "lost"
+        return await once(c, script, keys, args, **options)
 
     monkeypatch.setattr(shard_module, "evalsha", sent_twice)
     append(client, [deposit("a", "1", 100)])
