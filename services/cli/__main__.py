@@ -134,9 +134,15 @@ def load_command(args: argparse.Namespace, where: target.Target, token: str | No
     api = args.api or (where.up.api if where.up else "http://127.0.0.1:8000")
     if args.wait is not None:
         found = waitload.wait_load(
-            api, token, args.accounts, args.count, args.rate, args.seed, wait_s=args.wait,
+            api,
+            token,
+            args.accounts,
+            args.count,
+            args.rate,
+            args.seed,
+            wait_s=args.wait,
             concurrency=args.concurrency,
-        )  # fmt: skip
+        )
         print(status.as_json(found) if args.json else waitload.render(found))
         return 0
     client = client_of(where.settings) if where.known else None  # else: said in its note

@@ -43,8 +43,15 @@ def show_table(found: dict[str, Any]) -> None:
         table.add_column(column, justify="right" if column == "amount" else "left")
     for tx in found["transactions"]:
         note = " ".join(str(x) for x in (tx["ref_tx_id"], tx["reason"]) if x is not None)
-        table.add_row(tx["stream_id"], tx["tx_id"], tx["type"], tx["amount"] or "",
-                      tx["state"], tx["status"], note)  # fmt: skip
+        table.add_row(
+            tx["stream_id"],
+            tx["tx_id"],
+            tx["type"],
+            tx["amount"] or "",
+            tx["state"],
+            tx["status"],
+            note,
+        )
     console = Console()
     console.print(table)
     if found["next_cursor"]:

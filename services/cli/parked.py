@@ -34,8 +34,11 @@ def accounts(client: SyncClient) -> list[dict[str, Any]]:
     pipe = client.pipeline(transaction=False)
     for k in every:
         pipe.hgetall(k.parked)
-    found = [(k, str(a), Parked.decode(v)) for k, h in zip(every, pipe.execute(), strict=True)
-             for a, v in h.items()]  # fmt: skip
+    found = [
+        (k, str(a), Parked.decode(v))
+        for k, h in zip(every, pipe.execute(), strict=True)
+        for a, v in h.items()
+    ]
     held = held_counts(client, [(k, a) for k, a, _ in found])
     return [
         {"shard": k.shard, "account": a, "reason": p.reason, "since": p.since, "held": n}
@@ -75,8 +78,14 @@ def show(client: SyncClient, account: str, limit: int = 100) -> dict[str, Any]:
         except InvalidInput as e:
             entries.append({"entry": entry_id, "undecodable": str(e)})
     held: Any = client.llen(k.held(account))
-    return {"shard": k.shard, "account": account, "reason": info.reason,
-            "since": _when(info.since), "held": int(held), "entries": entries}  # fmt: skip
+    return {
+        "shard": k.shard,
+        "account": account,
+        "reason": info.reason,
+        "since": _when(info.since),
+        "held": int(held),
+        "entries": entries,
+    }
 
 
 def send(client: SyncClient, op: Op, account: str, note: str = "") -> tuple[ShardKeys, str]:
@@ -132,8 +141,10 @@ def describe(found: dict[str, Any]) -> str:
         return f"account {account} released: {skipped}held entries decided in order ({outcomes})"
     if status == "parked":
         done = f" ({outcomes} before it)" if outcomes else ""
-        return (f"account {account} still parked: {skipped}{found['reason']}; "
-                f"{found['held']} entries held{done}")  # fmt: skip
+        return (
+            f"account {account} still parked: {skipped}{found['reason']}; "
+            f"{found['held']} entries held{done}"
+        )
     if status == "not_parked":
         return f"account {account} is not parked (any more): nothing done"
     return f"nothing done: {found.get('detail', status)}"
@@ -147,8 +158,7 @@ def show_table(found: list[dict[str, Any]]) -> None:
     for column in ("shard", "account", "held", "since", "reason"):
         table.add_column(column, justify="right" if column in ("shard", "held") else "left")
     for p in found:
-        table.add_row(str(p["shard"]), p["account"], str(p["held"]), _when(p["since"]),
-                      p["reason"])  # fmt: skip
+        table.add_row(str(p["shard"]), p["account"], str(p["held"]), _when(p["since"]), p["reason"])
     Console().print(table)
 
 

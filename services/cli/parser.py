@@ -91,9 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--batch", type=int, default=200, help="transactions per POST")
     ld.add_argument("--seed", type=int, default=int(time.time()), help="workload seed")
     ld.add_argument(
-        "--wait", type=int, metavar="N", help="single POSTs with 'Prefer: wait=N', each timed "
+        "--wait",
+        type=int,
+        metavar="N",
+        help="single POSTs with 'Prefer: wait=N', each timed "
         "until its outcome: the synchronous latency (--batch is not used)",
-    )  # fmt: skip
+    )
     ld.add_argument(
         "--concurrency", type=int, default=32, help="with --wait: POSTs at once (default 32)"
     )

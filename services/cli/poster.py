@@ -88,8 +88,11 @@ class Poster:
         deadline = time.monotonic() + self.patience_s
         while True:
             try:
-                r = self.http.post("/v1/transactions/batch", content=body,
-                                   headers={"content-type": "application/json"})  # fmt: skip
+                r = self.http.post(
+                    "/v1/transactions/batch",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                )
                 if r.status_code == 202:
                     doc: dict[str, Any] = r.json()
                     return doc

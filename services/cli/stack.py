@@ -115,9 +115,14 @@ class LocalStack:
 
     def _popen(self, argv: list[str], out: IO[bytes] | int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            argv, env=self._env(), stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent(),
-        )  # fmt: skip
+            argv,
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+        )
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
         assert self.sink is not None

@@ -26,9 +26,16 @@ from shared.model import Tx
 
 
 def wait_load(
-    api: str, token: str | None, accounts: int, count: int, rate: float, seed: int, *,
-    wait_s: int, concurrency: int,
-) -> dict[str, Any]:  # fmt: skip
+    api: str,
+    token: str | None,
+    accounts: int,
+    count: int,
+    rate: float,
+    seed: int,
+    *,
+    wait_s: int,
+    concurrency: int,
+) -> dict[str, Any]:
     """Post ``count`` transactions one per request (at ``rate`` tx/s in all, 0 = at once)."""
     txs = list(itertools.islice(workload.generate(accounts, seed, prefix=f"load{seed}"), count))
     shares: list[list[Tx]] = [[] for _ in range(concurrency)]
@@ -97,9 +104,13 @@ async def _post(
 
 
 def summary(
-    latencies: list[float], statuses: Counter[int], outcomes: Counter[str], elapsed: float,
-    wait_s: int, concurrency: int,
-) -> dict[str, Any]:  # fmt: skip
+    latencies: list[float],
+    statuses: Counter[int],
+    outcomes: Counter[str],
+    elapsed: float,
+    wait_s: int,
+    concurrency: int,
+) -> dict[str, Any]:
     found: dict[str, Any] = {
         "transactions": len(latencies),
         "wait_s": wait_s,

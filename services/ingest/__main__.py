@@ -37,9 +37,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
     parser.add_argument(
-        "--redis-wait", type=float, default=30.0, metavar="S",
+        "--redis-wait",
+        type=float,
+        default=30.0,
+        metavar="S",
         help="how long to wait for Redis at start-up (default 30 s)",
-    )  # fmt: skip
+    )
     return parser.parse_args(argv)
 
 
@@ -71,12 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "client limits: %s, keep-alive %d s", protocol.gate.describe(), settings.keep_alive_s
         )
         uvicorn.run(
-            create_app(settings), host=args.host, port=args.port, loop="uvloop",
-            http=protocol, ws="none", timeout_keep_alive=settings.keep_alive_s,
-            lifespan="on", log_level=args.log_level, access_log=args.access_log,
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            loop="uvloop",
+            http=protocol,
+            ws="none",
+            timeout_keep_alive=settings.keep_alive_s,
+            lifespan="on",
+            log_level=args.log_level,
+            access_log=args.access_log,
             proxy_headers=bool(settings.forwarded_allow_ips),
             forwarded_allow_ips=settings.forwarded_allow_ips or None,
-        )  # fmt: skip
+        )
     return 0
 
 

@@ -84,8 +84,9 @@ class Outboxes:
         else:
             # Packed by hiredis (resp.py): redis-py's packing of the 2 x shards
             # arguments cost ~100 µs per read, most of the reader's CPU.
-            command = resp.pack("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS",
-                                *self.keys, *positions)  # fmt: skip
+            command = resp.pack(
+                "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", *self.keys, *positions
+            )
             found: Any = await resp.execute(self.client, command)  # type: ignore[arg-type]
             replies = [
                 (key, [(entry_id, _fields(flat)) for entry_id, flat in entries])

@@ -101,9 +101,14 @@ async def get_history(
     """The account's transactions, newest (or oldest) first, a page at a time: pass the
     answer's ``next_cursor`` as ``cursor`` for the next page (``null``: no more)."""
     view = await lookup.history(
-        runtime.client, runtime.settings.shards, account_id, cursor=cursor, limit=limit,
-        order=order, deadline_s=runtime.deadline_s,
-    )  # fmt: skip
+        runtime.client,
+        runtime.settings.shards,
+        account_id,
+        cursor=cursor,
+        limit=limit,
+        order=order,
+        deadline_s=runtime.deadline_s,
+    )
     if view is None:
         raise problems.not_found(f"account {account_id!r} has no processed transaction")
     return _json(view)
@@ -176,38 +181,60 @@ def _v1(app: FastAPI, settings: Settings) -> None:
     common = schemas.problems(401, 503) if settings.api_token else schemas.problems(503)
     post, get = common | schemas.problems(413, 415, 422, 429), common | schemas.problems(404, 422)
     app.add_api_route(
-        "/v1/transactions", post_transaction, methods=["POST"], status_code=202,
-        response_model=schemas.Receipt, responses=post | schemas.decided(schemas.Decided),
+        "/v1/transactions",
+        post_transaction,
+        methods=["POST"],
+        status_code=202,
+        response_model=schemas.Receipt,
+        responses=post | schemas.decided(schemas.Decided),
         dependencies=guards,
         openapi_extra=schemas.single_body(),
-    )  # fmt: skip
+    )
     app.add_api_route(
-        "/v1/transactions/batch", post_batch, methods=["POST"], status_code=202,
+        "/v1/transactions/batch",
+        post_batch,
+        methods=["POST"],
+        status_code=202,
         response_model=schemas.BatchReceipt,
-        responses=post | schemas.decided(schemas.BatchDecided), dependencies=guards,
+        responses=post | schemas.decided(schemas.BatchDecided),
+        dependencies=guards,
         openapi_extra=schemas.batch_body(settings.max_batch),
-    )  # fmt: skip
+    )
     app.add_api_route(
-        "/v1/accounts/{account_id}", get_account,
-        response_model=schemas.AccountState, responses=get, dependencies=guards,
-    )  # fmt: skip
+        "/v1/accounts/{account_id}",
+        get_account,
+        response_model=schemas.AccountState,
+        responses=get,
+        dependencies=guards,
+    )
     app.add_api_route(
-        "/v1/accounts/{account_id}/transactions", get_history,
-        response_model=schemas.History, responses=get, dependencies=guards,
-    )  # fmt: skip
+        "/v1/accounts/{account_id}/transactions",
+        get_history,
+        response_model=schemas.History,
+        responses=get,
+        dependencies=guards,
+    )
     app.add_api_route(
-        "/v1/accounts/{account_id}/transactions/{tx_id}", get_transaction,
-        response_model=schemas.TxRecord, responses=get, dependencies=guards,
-    )  # fmt: skip
+        "/v1/accounts/{account_id}/transactions/{tx_id}",
+        get_transaction,
+        response_model=schemas.TxRecord,
+        responses=get,
+        dependencies=guards,
+    )
     app.add_api_route(
-        "/v1/outcomes", get_outcomes, response_class=Response,
+        "/v1/outcomes",
+        get_outcomes,
+        response_class=Response,
         responses=schemas.OUTCOME_STREAM | get,
         dependencies=guards,
-    )  # fmt: skip
+    )
     app.add_api_route(
-        "/v1/shards", get_shards, response_model=schemas.Shards, responses=common,
+        "/v1/shards",
+        get_shards,
+        response_model=schemas.Shards,
+        responses=common,
         dependencies=guards,
-    )  # fmt: skip
+    )
 
 
 def _probes(app: FastAPI) -> None:

@@ -109,13 +109,20 @@ async def running(settings: Settings, metrics: Metrics) -> AsyncIterator[Runtime
         block_ms = max(1, int(deadline_s * 500))
         waiters = Waiters(outboxes, max_waiters=settings.max_waiters, block_ms=block_ms)
         streams = Streams(
-            outboxes, max_streams=settings.max_streams, buffer=settings.stream_buffer,
-            block_ms=block_ms, deadline_s=deadline_s,
-        )  # fmt: skip
-        wait = Wait(
-            intake, waiters, client, shards=settings.shards, max_wait_s=settings.max_wait_s,
+            outboxes,
+            max_streams=settings.max_streams,
+            buffer=settings.stream_buffer,
+            block_ms=block_ms,
             deadline_s=deadline_s,
-        )  # fmt: skip
+        )
+        wait = Wait(
+            intake,
+            waiters,
+            client,
+            shards=settings.shards,
+            max_wait_s=settings.max_wait_s,
+            deadline_s=deadline_s,
+        )
         appender.start()
         monitor.start()
         log.info(auth.describe(settings.api_token))

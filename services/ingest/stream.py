@@ -61,10 +61,14 @@ def positions_of(last_event_id: str, shards: int) -> list[str]:
 def _outcome(o: Outcome) -> dict[str, Any]:
     state = o.get("s")
     return {
-        "account_id": o["a"], "tx_id": o["t"], "type": o["y"], "outcome": o["o"],
-        "reason": o.get("r"), "stream_id": o["e"],
+        "account_id": o["a"],
+        "tx_id": o["t"],
+        "type": o["y"],
+        "outcome": o["o"],
+        "reason": o.get("r"),
+        "stream_id": o["e"],
         "account": None if state is None else records.account_view(o["a"], state),
-    }  # fmt: skip
+    }
 
 
 def event(commit: Commit, positions: list[str], account: str | None) -> bytes | None:
@@ -81,9 +85,14 @@ class Streams:
     """The open streams of one process, within ``max_streams``."""
 
     def __init__(
-        self, outboxes: Outboxes, *, max_streams: int, buffer: int, block_ms: int,
+        self,
+        outboxes: Outboxes,
+        *,
+        max_streams: int,
+        buffer: int,
+        block_ms: int,
         deadline_s: float,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._outboxes = outboxes
         self._deadline_s = deadline_s
         self._max = max_streams

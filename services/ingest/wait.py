@@ -52,9 +52,15 @@ class Wait:
     """What a request with ``Prefer: wait`` needs: the intake, the waiters, the records."""
 
     def __init__(
-        self, intake: Intake, waiters: Waiters, client: Client, *, shards: int,
-        max_wait_s: float, deadline_s: float,
-    ) -> None:  # fmt: skip
+        self,
+        intake: Intake,
+        waiters: Waiters,
+        client: Client,
+        *,
+        shards: int,
+        max_wait_s: float,
+        deadline_s: float,
+    ) -> None:
         self.intake = intake
         self.waiters = waiters
         self._client = client

@@ -256,10 +256,23 @@ def outcome_doc(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> dict
     """One outcome of a ``:out`` entry (``shared.outcomes``)."""
     # StrEnum members are strs: orjson writes them as their values.
     if reason is None:
-        return {"e": entry_id, "a": tx.account_id, "t": tx.tx_id, "y": tx.type, "o": outcome,
-                "at": tx.accepted_at}  # fmt: skip
-    return {"e": entry_id, "a": tx.account_id, "t": tx.tx_id, "y": tx.type, "o": outcome,
-            "r": reason, "at": tx.accepted_at}  # fmt: skip
+        return {
+            "e": entry_id,
+            "a": tx.account_id,
+            "t": tx.tx_id,
+            "y": tx.type,
+            "o": outcome,
+            "at": tx.accepted_at,
+        }
+    return {
+        "e": entry_id,
+        "a": tx.account_id,
+        "t": tx.tx_id,
+        "y": tx.type,
+        "o": outcome,
+        "r": reason,
+        "at": tx.accepted_at,
+    }
 
 
 def first_entries(

@@ -50,8 +50,9 @@ async def handle(runner: ShardRunner, request_id: str, fields: dict[str, str]) -
         return
     info = runner.parked.get(request.account)
     if info is None:
-        await answer(runner, request_id, Plan(from_inbox=False), status="not_parked",
-                     account=request.account)  # fmt: skip
+        await answer(
+            runner, request_id, Plan(from_inbox=False), status="not_parked", account=request.account
+        )
         return
     await retry(runner, request_id, request, info)
 
@@ -83,8 +84,14 @@ async def retry(runner: ShardRunner, request_id: str, request: Request, info: Pa
         if skip and (not entries or entries[0].id != request.entry):
             head = entries[0].id if entries else None
             detail = f"the first held entry is {head}, not {request.entry}: nothing skipped"
-            await answer(runner, request_id, Plan(from_inbox=False), status="stale",
-                         account=account, detail=detail)  # fmt: skip
+            await answer(
+                runner,
+                request_id,
+                Plan(from_inbox=False),
+                status="stale",
+                account=account,
+                detail=detail,
+            )
             return
         txs = decode_all(entries)
         unreadable = await load_afresh(runner, account, txs)
@@ -98,16 +105,32 @@ async def retry(runner: ShardRunner, request_id: str, request: Request, info: Pa
         if why is None and taken == total:
             parking.taken[held_list] = None
             parking.parked[account] = None  # released
-            await answer(runner, request_id, plan, status="released", account=account,
-                         outcomes=dict(outcomes), held=0, **skipped)  # fmt: skip
+            await answer(
+                runner,
+                request_id,
+                plan,
+                status="released",
+                account=account,
+                outcomes=dict(outcomes),
+                held=0,
+                **skipped,
+            )
             return
         if taken:
             parking.taken[held_list] = taken
         if why is not None:
             parking.parked[account] = Parked(why, info.since)
-            await answer(runner, request_id, plan, status="parked", account=account,
-                         outcomes=dict(outcomes), held=total - taken, reason=why,
-                         **skipped)  # fmt: skip
+            await answer(
+                runner,
+                request_id,
+                plan,
+                status="parked",
+                account=account,
+                outcomes=dict(outcomes),
+                held=total - taken,
+                reason=why,
+                **skipped,
+            )
             return
         await runner.commit(plan)  # a batch of them; the next ones follow
 

@@ -78,8 +78,12 @@ class Leases:
         """
         sent = time.monotonic()
         renew = self.scripts.renew
-        calls = (evalsha(self.client, renew, [ShardKeys(lease.shard).lease],
-                         [self.worker_id, self.ttl_ms]) for lease in leases)  # fmt: skip
+        calls = (
+            evalsha(
+                self.client, renew, [ShardKeys(lease.shard).lease], [self.worker_id, self.ttl_ms]
+            )
+            for lease in leases
+        )
         renewed = await asyncio.gather(*calls, return_exceptions=True)
         for lease, ok in zip(leases, renewed, strict=True):
             if ok and not isinstance(ok, BaseException):
