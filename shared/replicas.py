@@ -10,10 +10,19 @@ Fewer within ``TXFLOW_REPLICA_TIMEOUT_MS``: ``StoreUnavailable`` — the writes
 stand on the primary, the caller treats it as an outage (503; the worker backs
 off and syncs from ``ckpt``).
 
+On a Redis Cluster a ``WAIT`` covers the writes of its connection, on its
+node, only. Ingest's pipeline is split by node (``shared.nodes``): each node
+gets its share of the appends and then the ``WAIT`` on the same connection,
+and its reply judges that share (a request with an entry on a node whose
+replicas fell short: 503). A worker's commit is one shard, one slot, one
+node: ``EVALSHA`` and ``WAIT`` go to that node together; ``caught_up`` asks
+that node. (An offset gate — read the node's ``master_repl_offset`` after the
+write, then poll ``INFO replication`` until the replicas report it — needs no
+shared connection, but replicas report their offset about once a second unless
+a ``WAIT`` asks: a second per commit.)
+
 ``WAIT`` is not consensus: it narrows, not closes, the window in which a
-failover loses acknowledged writes (see RELIABILITY.md). Only for one Redis
-(or a Sentinel-managed primary): a cluster pipeline spans connections to
-several nodes, which a single ``WAIT`` does not cover (refused at start).
+failover loses acknowledged writes (see RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -21,11 +30,12 @@ from __future__ import annotations
 from typing import Any
 
 from redis import exceptions as rex
+from redis.asyncio import RedisCluster
 
 from shared import resp
 from shared.errors import StoreUnavailable
 from shared.settings import Settings
-from shared.store import Client
+from shared.store import Client, primary_of
 
 
 class ReplicasUnavailable(StoreUnavailable):
@@ -61,14 +71,18 @@ class Replicas:
                 f"within {self.timeout_ms} ms"
             )
 
-    async def caught_up(self, client: Client, target: int | None) -> int | None:
-        """``None`` once ``needed`` replicas have replicated up to offset ``target``
-        (``None``: the primary's offset now); else the target, to ask again with.
+    async def caught_up(self, client: Client, target: int | None, key: str) -> int | None:
+        """``None`` once ``needed`` replicas of the primary of ``key`` have replicated
+        up to offset ``target`` (``None``: the primary's offset now); else the target,
+        to ask again with.
 
         After a ``WAIT`` fell short, a worker asks this (a read) before it writes
         again: it commits no more batches the replicas do not have.
         """
-        info = await client.info("replication")
+        if isinstance(client, RedisCluster):
+            info = await client.info("replication", target_nodes=await primary_of(client, key))
+        else:
+            info = await client.info("replication")
         if target is None:
             target = int(info.get("master_repl_offset", 0))
         replicas = (v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict))
@@ -82,11 +96,6 @@ async def problem(settings: Settings, client: Client) -> str | None:
     ``WAITAOF`` is feature-detected by asking it for nothing (``WAITAOF 1 0 0``:
     Redis 7.2+, Valkey 8; it needs ``appendonly yes`` on the primary), never assumed.
     """
-    if settings.min_replicas and settings.redis_cluster:
-        return (
-            "TXFLOW_MIN_REPLICAS is not supported with TXFLOW_REDIS_CLUSTER yet: a pipeline "
-            "spans several nodes, which one WAIT does not cover"
-        )
     if not settings.wait_aof:
         return None
     try:  # satisfied at once where it exists: nothing written on this connection yet

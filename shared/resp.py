@@ -4,7 +4,7 @@ For the worker's hot commands (its XREADGROUP, the commit script) redis-py's
 per-call wrapping costs more than everything else the client does; hiredis
 packs them (byte for byte what redis-py sends) and they are written on a
 pooled connection as they are. Everything else goes through redis-py as usual.
-Only for a single Redis: a cluster client has no one pool to send on.
+On a cluster, ``shared.nodes`` sends such commands to the node of their keys.
 """
 
 from __future__ import annotations
@@ -35,13 +35,19 @@ async def send(client: aioredis.Redis, packed: bytes, commands: int) -> list[Any
     pool = client.connection_pool
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
+        return await exchange(connection, packed, commands)
+    finally:
+        await pool.release(connection)
+
+
+async def exchange(connection: Any, packed: bytes, commands: int) -> list[Any]:
+    """``send`` on ``connection`` (of any pool: a cluster node's too)."""
+    try:
         await connection.send_packed_command(packed)
         return [await _reply(connection) for _ in range(commands)]
     except BaseException:
         await connection.disconnect()
         raise
-    finally:
-        await pool.release(connection)
 
 
 async def execute(client: aioredis.Redis, packed: bytes) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from redis import exceptions as rex
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
@@ -59,13 +60,16 @@ UNAVAILABLE = (
 
 # Replies meaning "not now" from a Redis that is up: a replica after a failover
 # (READONLY), out of memory (OOM), failing to persist (MISCONF), a replica whose
-# primary is down (MASTERDOWN), too few replicas (NOREPLICAS). Retry later too.
+# primary is down (MASTERDOWN), too few replicas (NOREPLICAS); on a cluster, a
+# node whose slot moved (MOVED, ASK: shared.nodes asks for the slots again).
+# Retry later too.
 _REFUSING = ("MISCONF", "MASTERDOWN", "NOREPLICAS")
+_NOT_NOW = (rex.ReadOnlyError, rex.OutOfMemoryError, rex.TryAgainError, rex.AskError)
 
 
 def refusing(error: BaseException) -> bool:
     """Whether Redis answered ``error`` because it takes no writes for now."""
-    if isinstance(error, rex.ReadOnlyError | rex.OutOfMemoryError | rex.TryAgainError):
+    if isinstance(error, _NOT_NOW):  # (MovedError is an AskError)
         return True
     return isinstance(error, rex.ResponseError) and str(error).startswith(_REFUSING)
 
@@ -179,6 +183,12 @@ def node_of(client: SyncClient, key: str) -> str:
         return f"{host}:{port}"
     where = client.connection_pool.connection_kwargs
     return str(where.get("path") or f"{where.get('host')}:{where.get('port')}")
+
+
+async def primary_of(client: aioredis.RedisCluster, key: bytes | str) -> ClusterNode:
+    """The node serving ``key``'s slot now, by the cluster client's slot table."""
+    await client.initialize()  # nothing to do unless redis-py asked for it
+    return client.nodes_manager.get_node_from_slot(client.keyslot(key))
 
 
 @asynccontextmanager

@@ -16,7 +16,8 @@ one buffer) and written on a connection of the client's pool in one go, then
 its replies are read in order. This is redis-py's pipeline minus its
 per-command bookkeeping, which cost more than half of the service's CPU per
 transaction on the batch path. On a Redis Cluster the entries of one pipeline
-go to several nodes: there redis-py's cluster pipeline sends them.
+go to several nodes: ``shared.nodes`` sends each node its share the same way
+(and asks for the slots again after a node is lost: a failover).
 
 Bounds (a stalled Redis must neither stall nor swell ingest):
 
@@ -33,8 +34,8 @@ Bounds (a stalled Redis must neither stall nor swell ingest):
   one per deadline, and nothing waits on it.
 
 Replicas (``TXFLOW_MIN_REPLICAS``, shared/replicas.py): the pipeline ends
-with a ``WAIT`` on its connection, covering every append of it; too few
-acknowledgements in time fail the whole pipeline's requests with 503 (the
+with a ``WAIT`` on its connection (each node's share on a cluster), covering
+its appends; too few acknowledgements in time fail its requests with 503 (the
 entries stand on the primary: a retry is safe, as below). Redis is not taken
 as down for it: each pipeline waits again, at most the replica timeout.
 
@@ -53,7 +54,7 @@ from collections.abc import Callable, Sequence
 import redis.asyncio as aioredis
 from redis import exceptions as rex
 
-from shared import resp
+from shared import nodes, resp
 from shared.backoff import compute_backoff
 from shared.errors import Overloaded, StoreUnavailable
 from shared.outage import Outage
@@ -215,7 +216,7 @@ class Appender:
             self._inflight -= len(entries)
         if self._observe is not None:
             self._observe(len(entries), time.perf_counter() - started)
-        if self._replicas:
+        if self._replicas and not self._cluster:  # (a cluster: each node's share, by nodes)
             try:
                 self._replicas.check(replies.pop())
             except ReplicasUnavailable as e:
@@ -246,12 +247,11 @@ class Appender:
         return await resp.send(self._client, packed, len(entries) + bool(self._replicas))
 
     async def _send_to_nodes(self, entries: list[Entry]) -> list[object]:
-        """On a cluster: redis-py's pipeline, which sends each node its entries (in
-        order: a shard's stream lives on one node) and keeps a node's errors its own."""
-        pipe = self._client.pipeline(transaction=False)
-        for key, data in entries:
-            pipe.execute_command("XADD", key, "*", "d", data)
-        return await pipe.execute(raise_on_error=False)
+        """On a cluster: each node its entries (in order: a shard's stream lives on
+        one node) and its ``WAIT``; a node's errors stay its own."""
+        assert isinstance(self._client, aioredis.RedisCluster)
+        commands = [(key, pack_xadds([(key, data)])) for key, data in entries]
+        return await nodes.pipeline(self._client, commands, self._replicas)
 
     def _go_down(self, reason: str, error: BaseException | str) -> None:
         """Refuse appends from now on, and those queued, until Redis answers again."""

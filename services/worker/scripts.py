@@ -5,15 +5,18 @@ forgets its script cache). On a single Redis the call is packed by
 ``shared.resp`` — a commit has a key per transaction, and redis-py's packer
 would cost more than the rest of the commit's client work. On a cluster,
 redis-py's ``Script`` does it: its SCRIPT LOAD goes to every primary, so a
-restarted node is covered too. Scripts are called one by one, never staged in
+restarted node is covered too — except with ``TXFLOW_MIN_REPLICAS``, whose
+``WAIT`` must follow the script on its connection: ``shared.nodes`` sends both
+to the shard's node (and loads the script there). Scripts are called one by one, never staged in
 a pipeline: a cluster pipeline refuses EVALSHA (and would not load a missing
 script either).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -21,10 +24,10 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ResponseError
 
-from shared import resp
+from shared import nodes, resp
 from shared.errors import StoreUnavailable
 from shared.replicas import Replicas
-from shared.store import Client, refusing
+from shared.store import Client, primary_of, refusing
 
 Arg = str | bytes | int
 
@@ -49,7 +52,13 @@ async def evalsha(
     the same connection, in the same round trip; too few replicas acknowledging
     raise ``ReplicasUnavailable`` — the script's writes stand on the primary.
     """
-    if not isinstance(client, aioredis.Redis):
+    send: Send
+    if isinstance(client, aioredis.Redis):
+        send, load = partial(resp.send, client), client.script_load
+    elif durable:  # the WAIT on the connection of the EVALSHA: to the node, by shared.nodes
+        node = await primary_of(client, keys[0])
+        send, load = partial(nodes.send, client, node), partial(nodes.script_load, node)
+    else:
         try:
             return await script(keys=keys, args=args)
         except ResponseError as e:
@@ -58,16 +67,21 @@ async def evalsha(
             raise
     packed = resp.pack("EVALSHA", script.sha, len(keys), *keys, *args)
     try:
-        return await _execute(client, packed, durable)
+        return await _execute(send, packed, durable)
     except NoScriptError:  # a restarted Redis: load it, once more
-        await client.script_load(script.script)
-        return await _execute(client, packed, durable)
+        await load(script.script)
+        return await _execute(send, packed, durable)
 
 
-async def _execute(client: aioredis.Redis, packed: bytes, durable: Replicas | None) -> Any:
+Send = Callable[[bytes, int], Awaitable[list[Any]]]
+"""``resp.send`` bound to a client, or ``nodes.send`` to a cluster node."""
+
+
+async def _execute(send: Send, packed: bytes, durable: Replicas | None) -> Any:
     if not durable:
-        return await resp.execute(client, packed)
-    reply, acked = await resp.send(client, packed + durable.command, 2)
+        (reply,) = await send(packed, 1)
+        return resp.outcome(reply)
+    reply, acked = await send(packed + durable.command, 2)
     reply = resp.outcome(reply)
     durable.check(acked)
     return reply

@@ -141,7 +141,7 @@ class ShardRunner:
     async def wait_for_replicas(self) -> None:
         """Raise ``ReplicasUnavailable`` until the replicas have what was committed."""
         target = None if self.behind == -1 else self.behind
-        self.behind = await self.durable.caught_up(self.client, target)
+        self.behind = await self.durable.caught_up(self.client, target, self.keys.inbox)
         if self.behind is not None:
             raise ReplicasUnavailable("the replicas have not caught up with the last commit")
 
