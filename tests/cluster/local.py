@@ -91,13 +91,13 @@ class LocalCluster:
             with self.client(node) as c:
                 c.execute_command("CLUSTER", "REPLICATE", primary)
         deadline = time.monotonic() + timeout
-        while not all(self._in_sync(node) for node in self.nodes[self.size :]):
+        while not all(self.in_sync(node) for node in self.nodes[self.size :]):
             if time.monotonic() > deadline:
                 raise AssertionError(f"replicas not in sync after {timeout}s")
             time.sleep(0.05)
         self.wait_ok(timeout)
 
-    def _in_sync(self, node: RedisProcess) -> bool:
+    def in_sync(self, node: RedisProcess) -> bool:
         try:
             with self.client(node) as c:
                 return bool(c.info("replication").get("master_link_status") == "up")
