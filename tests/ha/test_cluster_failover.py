@@ -27,7 +27,14 @@ import redis
 from services.cli.redis_process import RedisProcess
 from shared import keys
 from tests.cluster.local import LocalCluster
-from tests.faults.checker import UNDECIDED, History, Loader, decided, outcomes, verify
+from tests.faults.checker import (
+    UNDECIDED,
+    History,
+    Loader,
+    decided,
+    outcomes,
+    verify,
+)
 from tests.polling import wait_for
 from tests.stack import Stack, workload
 
@@ -45,10 +52,11 @@ def replicated(tmp_path: Path) -> Iterator[LocalCluster]:
         cluster.stop()
 
 
-def entries_on(node: RedisProcess, cluster: LocalCluster) -> int:
-    """Entries of every ``:in`` stream ``node`` holds."""
+def appended_on(node: RedisProcess, cluster: LocalCluster) -> int:
+    """Entries ever appended to the ``:in`` streams ``node`` holds (workers trim them)."""
     with cluster.client(node) as c:
-        return sum(c.xlen(key) for key in c.scan_iter(match="txflow:{*}:in"))
+        keys_here = list(c.scan_iter(match="txflow:{*}:in"))
+        return sum(int(c.xinfo_stream(key)["entries-added"]) for key in keys_here)
 
 
 def consumed(client: redis.RedisCluster) -> bool:
@@ -85,9 +93,9 @@ def fail_over_under_load(cluster: LocalCluster, logs: Path, min_replicas: int) -
         try:
             with cluster.client(victim) as c:  # what it has not read yet, it never will
                 c.client_kill_filter(_type="replica")
-            before = entries_on(victim, cluster)
+            before = appended_on(victim, cluster)
             load.resume()
-            wait_for(lambda: entries_on(victim, cluster) >= before + 40, 30, "appends it lacks")
+            wait_for(lambda: appended_on(victim, cluster) >= before + 40, 30, "appends it lacks")
             victim.kill()
         finally:
             replica.proc.send_signal(signal.SIGCONT)
@@ -110,10 +118,14 @@ def fail_over_under_load(cluster: LocalCluster, logs: Path, min_replicas: int) -
 def test_with_min_replicas_a_failover_loses_no_202(
     replicated: LocalCluster, tmp_path: Path
 ) -> None:
-    history = fail_over_under_load(replicated, tmp_path / "logs", min_replicas=1)
+    history = fail_over_under_load(replicated, tmp_path / "logs", 1)
     client = redis.RedisCluster.from_url(replicated.url)
     try:
         assert decided(client, SHARDS) >= len(history.accepted)
+        # (e): the epochs in each shard's outcome log never go down. Not sampled: the
+        # leases the lost primary granted are lost with it, the promoted replica
+        # grants their epochs again (harmless: a commit a replica acknowledged
+        # carries its epoch there, so no two owners commit in one epoch).
         report = verify(client, SHARDS, history)
     finally:
         client.close()
@@ -124,7 +136,7 @@ def test_with_min_replicas_a_failover_loses_no_202(
 def test_without_min_replicas_a_failover_loses_202s_reported(
     replicated: LocalCluster, tmp_path: Path
 ) -> None:
-    history = fail_over_under_load(replicated, tmp_path / "logs", min_replicas=0)
+    history = fail_over_under_load(replicated, tmp_path / "logs", 0)
     client = redis.RedisCluster.from_url(replicated.url)
     try:
         found = {
