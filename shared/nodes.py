@@ -32,14 +32,14 @@ from redis import exceptions as rex
 from redis.asyncio.cluster import ClusterNode
 
 from shared import resp
-from shared.replicas import Replicas, ReplicasUnavailable
+from shared.replicas import Replicas
 from shared.store import UNAVAILABLE, primary_of
 
 Command = tuple[bytes | str, bytes]
 """A command: the key it is routed by, and the command packed (``resp.pack``)."""
 
 # Replies after which the slot table is stale: ask the cluster again.
-_MOVED = (rex.MovedError, rex.AskError, rex.ClusterDownError, rex.TryAgainError)
+_MOVED = (rex.MovedError, rex.AskError, rex.ClusterDownError)
 
 
 async def refresh(client: aioredis.RedisCluster, failed: ClusterNode | None = None) -> None:
@@ -84,8 +84,11 @@ async def pipeline(
     is the reply of each of its commands; the other nodes' replies stand.
     """
     shares: dict[str, tuple[ClusterNode, list[int]]] = {}
+    of_key: dict[bytes | str, ClusterNode] = {}  # a pipeline names a few shards' keys
     for i, (key, _) in enumerate(commands):
-        node = await primary_of(client, key)
+        node = of_key.get(key)
+        if node is None:
+            node = of_key[key] = await primary_of(client, key)
         shares.setdefault(node.name, (node, []))[1].append(i)
     replies: list[Any] = [None] * len(commands)
 
@@ -96,7 +99,7 @@ async def pipeline(
             got = await send(client, node, packed, len(indexes) + bool(durable))
             if durable:
                 durable.check(got.pop())
-        except (ReplicasUnavailable, *UNAVAILABLE) as e:
+        except UNAVAILABLE as e:  # ReplicasUnavailable among them
             got = [e] * len(indexes)
         for i, reply in zip(indexes, got, strict=True):
             replies[i] = reply
