@@ -20,6 +20,7 @@ from services.worker import shares
 from services.worker.leases import Leases
 from services.worker.scripts import Scripts
 from services.worker.shard import ShardRunner
+from services.worker.shard_store import ShardStore
 from shared import replicas
 from shared.deployment import ensure_deployment
 from shared.errors import ConfigError
@@ -156,15 +157,8 @@ class Worker:
         lease = await self.leases.acquire(shard)
         if lease is None:
             return  # another worker was faster
-        runner = ShardRunner(
-            self.client,
-            self.scripts,
-            self.settings,
-            self.id,
-            lease,
-            burst=self.burst,
-            outage=self.outage,
-        )
+        store = ShardStore(self.client, self.scripts, self.settings, self.id, shard)
+        runner = ShardRunner(store, self.settings, lease, burst=self.burst, outage=self.outage)
         task = asyncio.create_task(runner.run(), name=f"shard-{shard}")
         self.runners[shard] = (runner, task)
         log.info("worker %s acquired shard %d (epoch %d)", self.id, shard, lease.token)
