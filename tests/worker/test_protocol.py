@@ -11,8 +11,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from services.worker import shard_store
-from services.worker import validation
+from services.worker import shard_store, validation
 from services.worker.accounts import Account
 from services.worker.leases import Lease
 from services.worker.scripts import Scripts
