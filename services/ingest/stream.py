@@ -34,7 +34,7 @@ from services.ingest.outbox import Commit, Outboxes
 from shared import records
 from shared.errors import StoreUnavailable
 from shared.outcomes import Outcome
-from shared.store import UNAVAILABLE, translated
+from shared.store import translated
 from shared.streams import is_id
 
 PING_S = 15.0
@@ -136,7 +136,7 @@ class Streams:
                 if item is _END:
                     return
                 yield item
-        except (StoreUnavailable, *UNAVAILABLE):
+        except StoreUnavailable:
             return  # the client resumes from its last id
         finally:
             if reader is not None:
@@ -163,7 +163,7 @@ class Streams:
                         queue.put_nowait(_END)
                         return
                     queue.put_nowait(data)
-        except (StoreUnavailable, *UNAVAILABLE):
+        except StoreUnavailable:
             pass
         queue.put_nowait(_END)
 

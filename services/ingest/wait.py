@@ -28,7 +28,7 @@ from shared import keys, records
 from shared.errors import StoreUnavailable
 from shared.model import Tx
 from shared.outcomes import Outcome
-from shared.store import UNAVAILABLE, Client, translated
+from shared.store import Client, translated
 from shared.streams import id_key
 
 
@@ -121,7 +121,7 @@ class Wait:
         if looked_up:
             try:
                 found = await self._look_up([receipts[i] for i in looked_up])
-            except (StoreUnavailable, *UNAVAILABLE):
+            except StoreUnavailable:
                 return 202, receipts
             for i, (outcome, state) in zip(looked_up, found, strict=True):
                 if outcomes[i] is None and outcome is not None:

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 
 from services.ingest.outbox import Outboxes
 from shared.backoff import compute_backoff
+from shared.errors import StoreUnavailable
 from shared.outcomes import Outcome
-from shared.store import UNAVAILABLE
 
 log = logging.getLogger("txflow.ingest")
 
@@ -149,7 +149,9 @@ class Waiters:
                 failures += 1
                 if failures == 1:
                     log.warning(
-                        "outcome reader: %s (retrying)", e, exc_info=not isinstance(e, UNAVAILABLE)
+                        "outcome reader: %s (retrying)",
+                        e,
+                        exc_info=not isinstance(e, StoreUnavailable),
                     )
                 await asyncio.sleep(compute_backoff(failures, max_backoff=2.0))
                 continue
