@@ -23,10 +23,10 @@ from services.worker.shard import ShardRunner
 from services.worker.shard_store import ShardStore
 from shared import replicas
 from shared.deployment import ensure_deployment
-from shared.errors import ConfigError
+from shared.errors import ConfigError, StoreUnavailable
 from shared.outage import Outage
 from shared.settings import Settings
-from shared.store import UNAVAILABLE, Client
+from shared.store import Client
 
 log = logging.getLogger("txflow.worker")
 EAGER_TICK_S = 0.25
@@ -79,7 +79,7 @@ class Worker:
                 try:
                     await self.tick()
                     self.outage.ok("tick")
-                except UNAVAILABLE as e:
+                except StoreUnavailable as e:
                     self.outage.failed(e, "tick")
                 except Exception as e:
                     # While a cluster node goes down, redis-py's cluster client can fail
@@ -145,7 +145,7 @@ class Worker:
                 self.runners.pop(shard)[1].cancel()  # stop at once; the commit is fenced anyway
                 self.outage.ok(shard)  # its runner tries no more
         failures = [e for e in renewed if isinstance(e, BaseException)]
-        unexpected = [e for e in failures if not isinstance(e, UNAVAILABLE)]
+        unexpected = [e for e in failures if not isinstance(e, StoreUnavailable)]
         if unexpected:
             raise unexpected[0]
         if failures:
