@@ -227,9 +227,12 @@ def node_of(client: SyncClient, key: str) -> str:
 
 
 @asynccontextmanager
-async def translated(deadline_s: float | None = None) -> AsyncIterator[None]:
-    """Re-raise Redis connectivity errors as ``StoreUnavailable``; with ``deadline_s``,
-    also the block's taking longer than that (a stalled Redis: connected, silent)."""
+async def translated(
+    deadline_s: float | None = None, *, public: bool = True
+) -> AsyncIterator[None]:
+    """Re-raise Redis connectivity errors as ``StoreUnavailable`` (``unavailable``; its text
+    for anyone unless not ``public``); with ``deadline_s``, also the block's taking longer
+    than that (a stalled Redis: connected, silent)."""
     try:
         if deadline_s is None:
             yield
@@ -241,7 +244,7 @@ async def translated(deadline_s: float | None = None) -> AsyncIterator[None]:
     except TimeoutError:  # the deadline (builtin; redis-py's own TimeoutError is below)
         raise StoreUnavailable(late(deadline_s)) from None
     except Exception as e:
-        ours = unavailable(e, public=True)
+        ours = unavailable(e, public=public)
         if ours is None:
             raise
         raise ours from None
