@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from services.worker.batch import Entry, Plan, Planner
+from services.worker.batch import Entry, Plan
 from services.worker.leases import Lease
 from services.worker.shard import ShardRunner
 from services.worker.shard_store import ShardStore
 from shared.errors import Fenced, Gap, StoreUnavailable
 from shared.keys import ShardKeys
-from shared.model import Outcome, Tx, TxType
+from shared.model import Tx, TxType
 from shared.parking import Parked
 from shared.replicas import ReplicasUnavailable
-from tests import config
+from tests import config, poison
 
 WORKER = "w"
 
@@ -200,15 +200,8 @@ async def test_replicas_short_of_a_commit_hold_the_next_one_back() -> None:
 async def test_an_entry_whose_planning_raises_is_redelivered_then_its_account_parked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = FakeStore([*deposits(1), Tx("a", "poison", TxType.DEPOSIT, 1)], batch=10)
-    add = Planner.add
-
-    def poisoned(self: Planner, entry: Entry, tx: Tx) -> Outcome:
-        if tx.tx_id == "poison":
-            raise RuntimeError("boom")
-        return add(self, entry, tx)
-
-    monkeypatch.setattr(Planner, "add", poisoned)
+    store = FakeStore(deposits(2), batch=10)
+    poison.install(poison.Poison(txs=["a 2"]), monkeypatch)
     await runner_of(store, max_deliveries=2).run()
     # what precedes it is committed; claimed again (delivery 2), it raises again: parked
     assert [plan.ids for plan in store.commits] == [["1-0"], ["2-0"]]
