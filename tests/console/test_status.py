@@ -17,7 +17,7 @@ from shared.keys import ShardKeys
 from shared.model import Tx, TxType
 from shared.parking import Parked, Request
 from shared.sharding import shard_of
-from tests.ingest.conftest import (
+from tests.apps import (
     SHARDS,
     TOKEN,
     Api,

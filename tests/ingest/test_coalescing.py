@@ -12,7 +12,7 @@ from services.ingest.appender import Appender
 from services.ingest.xadd import pack
 from shared.errors import StoreUnavailable
 from shared.sharding import shard_of
-from tests.ingest.conftest import SHARDS, Api, deposit
+from tests.apps import SHARDS, Api, deposit
 
 
 async def test_concurrent_single_posts_are_coalesced_into_fewer_pipelines(api: Api) -> None:
