@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict  # pydantic reads these (the console's OpenAPI)
 
 from services.cli.status import shard_count
 from shared.errors import InvalidInput
@@ -28,7 +30,16 @@ from shared.store import SyncClient
 POLL_S = 0.1
 
 
-def accounts(client: SyncClient) -> list[dict[str, Any]]:
+@with_config(ConfigDict(extra="forbid"))
+class ParkedAccount(TypedDict):
+    shard: int
+    account: str
+    reason: str
+    since: int  # ms since the epoch
+    held: int  # entries set aside
+
+
+def accounts(client: SyncClient) -> list[ParkedAccount]:
     """Every parked account: shard, account, reason, since (ms), held (entries)."""
     every = shard_keys(shard_count(client))
     pipe = client.pipeline(transaction=False)
@@ -150,7 +161,7 @@ def describe(found: dict[str, Any]) -> str:
     return f"nothing done: {found.get('detail', status)}"
 
 
-def show_table(found: list[dict[str, Any]]) -> None:
+def show_table(found: list[ParkedAccount]) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from services.cli import dlq, parked, status
 from services.console.history import History, Sample
+from services.console.schemas import ShardRates
 from shared.keys import shard_keys
 from shared.outcomes import unpack
 from shared.settings import Settings
@@ -60,10 +61,13 @@ class Board:
                 latencies_ms=self._latencies(client, len(rows)),
             )
         )
-        for row, rate in zip(rows, self.history.commit_rates, strict=True):
-            row["commit_rate"] = rate
+        rated: list[ShardRates] = [
+            {**row, "commit_rate": rate}
+            for row, rate in zip(rows, self.history.commit_rates, strict=True)
+        ]
         return {
             **snap,
+            "shards": rated,
             "dead_letters": dlq.letters(client, self._rows),
             "parked": parked.accounts(client)[: self._rows],
             "history": {"interval_ms": self._interval_ms, "points": list(self.history.points)},

@@ -7,53 +7,23 @@ fails the shape test).
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, with_config
 
-from pydantic import BaseModel, ConfigDict
+from services.cli.dlq import DeadLetter
+from services.cli.parked import ParkedAccount
+from services.cli.status import ShardStatus, WorkerStatus
 
 
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ShardStatus(_Doc):
-    shard: int
-    node: str
-    owner: str | None
-    epoch: int
-    ckpt: str | None
-    lag: int | None
-    pending: int
-    oldest_pending_ms: int | None
-    dlq: int
-    parked: int  # accounts
-    held: int  # entries the parked accounts hold
-    appended: int | None
-    committed: int | None
+# The CLI's documents are described where they are built (services/cli), extra="forbid" too.
+@with_config(ConfigDict(extra="forbid"))
+class ShardRates(ShardStatus):
+    """A shard of ``txflow status --json`` with the console's rate."""
+
     commit_rate: float | None  # committed entries per second (None until two samples)
-
-
-class WorkerStatus(_Doc):
-    id: str
-    expires_in_ms: int  # until its heartbeat expires
-    shards: list[int]
-
-
-class DeadLetter(_Doc):
-    shard: int
-    id: str  # in the shard's :dlq
-    e: str | None  # the entry's id in :in
-    d: str | None  # the entry as it was appended
-    reason: str
-    tx: dict[str, Any] | None  # the transaction it holds, when it can be decoded
-
-
-class ParkedAccount(_Doc):
-    shard: int
-    account: str
-    reason: str
-    since: int  # ms since the epoch
-    held: int  # entries set aside
 
 
 class Point(_Doc):
@@ -74,7 +44,7 @@ class Status(_Doc):
 
     at: int  # when Redis was read, ms since the epoch
     actions: bool  # whether this ingest takes actions (a token is configured)
-    shards: list[ShardStatus]
+    shards: list[ShardRates]
     workers: list[WorkerStatus]
     dead_letters: list[DeadLetter]  # the oldest, at most TXFLOW_CONSOLE_ROWS
     parked: list[ParkedAccount]  # at most TXFLOW_CONSOLE_ROWS
