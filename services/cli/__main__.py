@@ -132,7 +132,7 @@ def replayed(args: argparse.Namespace, summary: replay.Summary) -> int:
 def load_command(args: argparse.Namespace, where: target.Target, token: str | None) -> int:
     api = args.api or (where.up.api if where.up else "http://127.0.0.1:8000")
     if args.wait is not None:
-        found = waitload.wait_load(
+        waited = waitload.wait_load(
             api,
             token,
             args.accounts,
@@ -142,7 +142,7 @@ def load_command(args: argparse.Namespace, where: target.Target, token: str | No
             wait_s=args.wait,
             concurrency=args.concurrency,
         )
-        print(status.as_json(found) if args.json else waitload.render(found))
+        print(status.as_json(waited) if args.json else waitload.render(waited))
         return 0
     client = client_of(where.settings) if where.known else None  # else: said in its note
     workload = (args.accounts, args.count, args.rate, args.batch, args.seed)

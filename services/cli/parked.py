@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, cast
 
 import orjson
 from pydantic import ConfigDict, with_config
@@ -37,6 +37,18 @@ class ParkedAccount(TypedDict):
     reason: str
     since: int  # ms since the epoch
     held: int  # entries set aside
+
+
+class Resolution(TypedDict):
+    """What the owner did with a retry or skip: its result (services/worker/control.py)."""
+
+    status: str  # released, parked (still), not_parked, stale, invalid
+    account: NotRequired[str | None]
+    outcomes: NotRequired[dict[str, int] | None]  # of the held entries decided
+    held: NotRequired[int | None]  # entries still held
+    skipped: NotRequired[str | None]  # the entry dead-lettered by a skip
+    reason: NotRequired[str | None]  # why it is still parked
+    detail: NotRequired[str | None]
 
 
 def accounts(client: SyncClient) -> list[ParkedAccount]:
@@ -115,13 +127,13 @@ def send(client: SyncClient, op: Op, account: str, note: str = "") -> tuple[Shar
     return k, str(request_id)
 
 
-def result(client: SyncClient, k: ShardKeys, request_id: str) -> dict[str, Any] | None:
+def result(client: SyncClient, k: ShardKeys, request_id: str) -> Resolution | None:
     """The request's result, or ``None`` while it is not carried out."""
     raw: Any = client.get(k.control_result(request_id))
-    return None if raw is None else dict(orjson.loads(raw))
+    return None if raw is None else cast(Resolution, orjson.loads(raw))
 
 
-def wait(client: SyncClient, k: ShardKeys, request_id: str, timeout: float) -> dict[str, Any]:
+def wait(client: SyncClient, k: ShardKeys, request_id: str, timeout: float) -> Resolution:
     deadline = time.monotonic() + timeout
     while (found := result(client, k, request_id)) is None:
         if time.monotonic() > deadline:
@@ -135,7 +147,7 @@ def wait(client: SyncClient, k: ShardKeys, request_id: str, timeout: float) -> d
 
 def resolve(
     client: SyncClient, op: Op, account: str, note: str = "", timeout: float = 30.0
-) -> dict[str, Any]:
+) -> Resolution:
     """Retry or skip a parked account: send the request, wait for its result
     (``RuntimeError`` past ``timeout``: the request stays queued). ``txflow parked
     retry|skip`` and the console's buttons both come here."""
@@ -143,10 +155,10 @@ def resolve(
     return wait(client, k, request_id, timeout)
 
 
-def describe(found: dict[str, Any]) -> str:
+def describe(found: Resolution) -> str:
     """One line saying what a retry or skip did."""
     account, status = found.get("account"), found["status"]
-    outcomes = ", ".join(f"{n} {o}" for o, n in sorted(found.get("outcomes", {}).items()))
+    outcomes = ", ".join(f"{n} {o}" for o, n in sorted((found.get("outcomes") or {}).items()))
     skipped = f"skipped {found['skipped']} (to the DLQ); " if "skipped" in found else ""
     if status == "released":
         return f"account {account} released: {skipped}held entries decided in order ({outcomes})"
