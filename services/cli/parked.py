@@ -22,7 +22,7 @@ from typing_extensions import TypedDict  # pydantic reads these (the console's O
 from services.cli.status import shard_count
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys, shard_keys
-from shared.model import Tx, check_id
+from shared.model import PostedTx, Tx, check_id
 from shared.parking import Op, Parked, Request, held_from
 from shared.sharding import shard_of
 from shared.store import SyncClient
@@ -49,6 +49,26 @@ class Resolution(TypedDict):
     skipped: NotRequired[str | None]  # the entry dead-lettered by a skip
     reason: NotRequired[str | None]  # why it is still parked
     detail: NotRequired[str | None]
+
+
+class HeldTx(PostedTx):
+    entry: str  # its stream ID in :in
+
+
+class Undecodable(TypedDict):
+    entry: str
+    undecodable: str  # why
+
+
+class HeldAccount(TypedDict):
+    """A parked account and the first of its held entries (``txflow parked show``)."""
+
+    shard: int
+    account: str
+    reason: str
+    since: str  # ISO 8601, UTC
+    held: int
+    entries: list[HeldTx | Undecodable]
 
 
 def accounts(client: SyncClient) -> list[ParkedAccount]:
@@ -89,11 +109,11 @@ def parked_of(client: SyncClient, account: str) -> tuple[ShardKeys, Parked]:
     return k, Parked.decode(info)
 
 
-def show(client: SyncClient, account: str, limit: int = 100) -> dict[str, Any]:
+def show(client: SyncClient, account: str, limit: int = 100) -> HeldAccount:
     """The parked account and its first ``limit`` held entries, in order."""
     k, info = parked_of(client, account)
     rows: Any = client.lrange(k.held(account), 0, limit - 1)
-    entries = []
+    entries: list[HeldTx | Undecodable] = []
     for row in rows:
         entry_id, data = held_from(row)
         try:

@@ -39,7 +39,7 @@ OUTCOME_STREAM: dict[int | str, dict[str, Any]] = {
 }
 
 
-def decided(model: type[BatchDecided | Decided]) -> dict[int | str, dict[str, Any]]:
+def decided(model: type[BatchDecided] | type[Decided]) -> dict[int | str, dict[str, Any]]:
     """The ``200`` of a POST with ``Prefer: wait=N`` decided in time."""
     return {200: {"model": model, "description": "Decided within the wait (Prefer: wait=N)"}}
 
