@@ -18,14 +18,14 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from shared import keys, resp
-from shared.outcomes import Outcome, unpack
+from shared.outcomes import LoggedOutcome, unpack
 from shared.store import Client, translating
 from shared.streams import id_key
 
 POLL_S = 0.02
 """A cluster reader's pause after a read that found nothing."""
 
-Commit = tuple[int, str, list[Outcome]]
+Commit = tuple[int, str, list[LoggedOutcome]]
 """One ``:out`` entry: its shard, its ID and its outcomes."""
 
 
