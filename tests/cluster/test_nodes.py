@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 import redis.asyncio as aioredis
 
-from services.ingest.appender import pack_xadds
+from services.ingest.xadd import pack
 from shared import keys, nodes
 from shared.replicas import Replicas, ReplicasUnavailable
 from shared.store import connect
@@ -15,7 +15,7 @@ from tests import config
 def commands(shards: int, per_shard: int) -> list[nodes.Command]:
     """``per_shard`` appends to each shard's ``:in``, interleaved across shards."""
     return [
-        (k.inbox, pack_xadds([(k.inbox.encode(), str(n).encode())]))
+        (k.inbox, pack([(k.inbox.encode(), str(n).encode())]))
         for n in range(per_shard)
         for k in keys.shard_keys(shards)
     ]
