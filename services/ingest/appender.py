@@ -11,8 +11,8 @@ Order: the entries of one request are contiguous and in request order in the
 pipeline, and pipelines go out one after another, so a request's entries — and
 requests answered one after the other — land in their streams in that order.
 
-The pipeline is sent by ``xadd.Sender``: packed by hand on one Redis, by
-redis-py's cluster pipeline on a Redis Cluster.
+The pipeline is sent by ``xadd.Sender``: packed by hand on one Redis, and on a
+Redis Cluster to each node its share (``shared.nodes``).
 
 Bounds (a stalled Redis must neither stall nor swell ingest):
 
