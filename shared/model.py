@@ -153,14 +153,15 @@ class Tx(NamedTuple):
             doc["ref_tx_id"] = self.ref_tx_id
         return doc
 
-    def encode(self) -> bytes:
-        """The stream entry's single field ``d``: compact JSON."""
-        doc: dict[str, Any] = {"a": self.account_id, "t": self.tx_id, "y": self.type.value}
+    def encode(self, accepted_at: int | None = None) -> bytes:
+        """The stream entry's single field ``d``: compact JSON; stamped ``accepted_at``
+        when given (ingest's clock), else with its own."""
+        doc: dict[str, Any] = {"a": self.account_id, "t": self.tx_id, "y": self.type}
         if self.amount is not None:
             doc["m"] = self.amount
         if self.ref_tx_id is not None:
             doc["r"] = self.ref_tx_id
-        doc["at"] = self.accepted_at
+        doc["at"] = self.accepted_at if accepted_at is None else accepted_at
         return orjson.dumps(doc)
 
     @classmethod

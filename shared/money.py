@@ -13,6 +13,7 @@ from shared.errors import InvalidAmount
 SCALE = 10_000
 PLACES = 4
 MAX_UNITS = 2**63 - 1
+_SCALE_OF_PLACES = (10_000, 1_000, 100, 10, 1)  # units of one digit, by the places given
 
 
 def parse_amount(text: str) -> int:
@@ -23,21 +24,17 @@ def parse_amount(text: str) -> int:
     integer holds.
     """
     whole, _, frac = text.partition(".")
+    digits = whole + frac
     # ASCII digits only (str.isdigit alone takes superscripts and other scripts'
-    # digits); "2." and ".5" are decimals
-    if not (
-        text.isascii()
-        and (whole.isdigit() or not whole)
-        and (frac.isdigit() or not frac)
-        and (whole or frac)
-    ):
+    # digits); "2." and ".5" are decimals, "." is not
+    if not (digits.isascii() and digits.isdigit()):
         raise InvalidAmount(f"amount {text!r} is not a plain positive decimal")
     frac = frac.rstrip("0")
     if len(frac) > PLACES:
         raise InvalidAmount(f"amount {text!r} has more than {PLACES} decimal places")
     if len(whole.lstrip("0")) > 19:  # cheap guard before building a huge int
         raise InvalidAmount(f"amount {text!r} is too large")
-    units = int(whole or "0") * SCALE + int(frac.ljust(PLACES, "0"))
+    units = int(whole + frac or "0") * _SCALE_OF_PLACES[len(frac)]
     if units <= 0:
         raise InvalidAmount(f"amount {text!r} must be greater than zero")
     if units > MAX_UNITS:

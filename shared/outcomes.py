@@ -31,14 +31,19 @@ class Decision(TypedDict):
     s: NotRequired[str]
 
 
-class LoggedOutcome(Decision):
-    """One outcome of a ``:out`` entry, as ``unpack`` returns it (with ``ep``)."""
+class Written(Decision):
+    """One outcome as a commit writes it into its ``:out`` entry (``worker.batch``)."""
 
     e: str
     a: str
     t: str
     y: str
     at: int
+
+
+class LoggedOutcome(Written):
+    """One outcome of a ``:out`` entry, as ``unpack`` returns it (with ``ep``)."""
+
     ep: int
 
 

@@ -9,11 +9,14 @@ On a cluster, ``shared.nodes`` sends such commands to the node of their keys.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from typing import Any, cast
 
 import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from shared.errors import StoreUnavailable
 from shared.store import refusing
@@ -31,6 +34,11 @@ async def send(client: aioredis.Redis, packed: bytes, commands: int) -> list[Any
     An error Redis answers for a command is its reply (a ``ResponseError``), not
     raised: the others may have succeeded. A broken connection raises, and the
     socket is closed: replies may be left unread, so it must serve no one again.
+
+    The first reply is awaited as long as the connection's ``socket_timeout``;
+    the others, sent with it, within one more such wait in all: redis-py's own
+    deadline for each reply costs more than reading it, and a pipeline has
+    thousands.
     """
     pool = client.connection_pool
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]
@@ -44,7 +52,14 @@ async def exchange(connection: Any, packed: bytes, commands: int) -> list[Any]:
     """``send`` on ``connection`` (of any pool: a cluster node's too)."""
     try:
         await connection.send_packed_command(packed)
-        return [await _reply(connection) for _ in range(commands)]
+        replies = [await _reply(connection)]
+        if commands > 1:
+            try:
+                async with asyncio.timeout(connection.socket_timeout):
+                    replies += [await _reply(connection, math.inf) for _ in range(commands - 1)]
+            except TimeoutError:
+                raise RedisTimeout(f"Timeout reading from {client}") from None
+        return replies
     except BaseException:
         await connection.disconnect()
         raise
@@ -69,8 +84,9 @@ def outcome(reply: Any) -> Any:
     return reply
 
 
-async def _reply(connection: Any) -> Any:
+async def _reply(connection: Any, timeout: float | None = None) -> Any:
+    """The next reply (``timeout``: redis-py's, ``math.inf`` for none of its own)."""
     try:
-        return await connection.read_response()
+        return await connection.read_response(timeout=timeout)
     except ResponseError as e:
         return e

@@ -63,8 +63,7 @@ class Intake:
         accepted_at = time.time_ns() // 1_000_000
         inboxes = self._inboxes
         entries = [
-            (inboxes[shard], tx._replace(accepted_at=accepted_at).encode())
-            for tx, shard in zip(txs, shards, strict=True)
+            (inboxes[shard], tx.encode(accepted_at)) for tx, shard in zip(txs, shards, strict=True)
         ]
         self._client_shares.add(client, shards)
         try:

@@ -22,6 +22,7 @@ from shared import records
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys
 from shared.model import Outcome, Tx
+from shared.outcomes import Written
 from shared.parking import Parked, held_entry
 from shared.records import STATE
 
@@ -46,7 +47,7 @@ class Plan:
     ids: list[str] = field(default_factory=list)
     writes: dict[str, dict[str, str]] = field(default_factory=dict)  # by account
     states: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, tx id) → state
-    outs: list[dict[str, Any]] = field(default_factory=list)
+    outs: list[Written] = field(default_factory=list)
     dead: list[bytes] = field(default_factory=list)
     accounts: dict[str, Account] = field(default_factory=dict)
     records: dict[str, dict[str, TxRecord]] = field(default_factory=dict)  # by account
@@ -99,7 +100,7 @@ def entries_of_read(reply: Any) -> list[Entry]:
     """A raw XREADGROUP reply of one stream (RESP2 list or RESP3 map) as entries.
 
     The worker's client skips redis-py's reshaping of this reply (see
-    ``ShardRunner``): on the hot path it costs more than reading it here.
+    ``ShardStore``): on the hot path it costs more than reading it here.
     """
     if not reply:
         return []
@@ -252,7 +253,7 @@ class Planner:
         plan.outs.append(outcome_doc(entry.id, tx, Outcome.PARKED, reason))
 
 
-def outcome_doc(entry_id: str, tx: Tx, outcome: Outcome, reason: object) -> dict[str, Any]:
+def outcome_doc(entry_id: str, tx: Tx, outcome: Outcome, reason: str | None) -> Written:
     """One outcome of a ``:out`` entry (``shared.outcomes``)."""
     # StrEnum members are strs: orjson writes them as their values.
     if reason is None:

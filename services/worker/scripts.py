@@ -88,8 +88,9 @@ class Scripts:
     heartbeat: AsyncScript
     load: AsyncScript
     seed: AsyncScript
+    tidy: AsyncScript
 
     @classmethod
     def register(cls, client: Client) -> Scripts:
-        names = ("commit", "acquire", "renew", "release", "heartbeat", "load", "seed")
+        names = ("commit", "acquire", "renew", "release", "heartbeat", "load", "seed", "tidy")
         return cls(*(client.register_script(_source(n)) for n in names))

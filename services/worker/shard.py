@@ -70,6 +70,7 @@ class ShardRunner:
         self.processed = 0
         self.outs_per_commit = 1.0  # a moving average, for the cap of :out
         self.behind: int | None = None  # after a WAIT fell short: the offset replicas must reach
+        self.raised: dict[str, int] = {}  # entry id → times its processing raised here
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, and return."""
@@ -148,10 +149,12 @@ class ShardRunner:
         the commit acknowledges them all: the claim only moves them to this
         consumer and counts one more delivery (see ``over_delivered``).
         """
+        if not self.lease.valid:  # a runner paused past its lease claims nothing
+            raise Fenced("lease not renewed in time")
         if claim:
             await self.store.claim_pending()
             self.claimed = True
-            await self.store.forget_idle_consumers()  # keep the group tidy
+            await self.store.forget_idle_consumers(self.lease)  # keep the group tidy
         await self.store.seed_committed(self.lease)
         self.parked = await self.store.parked()
         last = await self.store.last_delivered()
@@ -178,7 +181,10 @@ class ShardRunner:
                 plan = self.plan(entries, txs, doomed)
             except ProcessingFailed as failed:
                 entry, error = entries[failed.index], failed.error
-                deliveries = await self.deliveries(entry.id)
+                self.raised[entry.id] = raised = self.raised.get(entry.id, 0) + 1
+                # XPENDING's count, unless no pending list holds the entry any more
+                # (a consumer deleted with it): then what this runner saw itself
+                deliveries = max(await self.deliveries(entry.id), raised)
                 if policy.exhausted(deliveries, self.settings.max_deliveries):
                     doomed[entry.id] = f"processing raised {deliveries} times: {error!r}"
                     continue
@@ -239,6 +245,8 @@ class ShardRunner:
         if plan.from_inbox:
             self.ckpt = plan.ids[-1]
             self.processed += len(plan.ids)
+            if self.raised:  # committed: decided, parked or dead-lettered
+                self.raised = {i: n for i, n in self.raised.items() if i not in plan.ids}
 
     def commit_args(self, plan: Plan) -> tuple[list[str], list[Any]]:
         # :out holds one entry per commit: capped at out_maxlen outcomes' worth of

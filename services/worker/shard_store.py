@@ -22,6 +22,7 @@ from services.worker.batch import Entry, Plan, entries_of
 from services.worker.leases import Lease
 from services.worker.scripts import Scripts, evalsha
 from shared import resp
+from shared.errors import Fenced
 from shared.keys import GROUP, ShardKeys
 from shared.parking import Parked
 from shared.replicas import Replicas
@@ -74,11 +75,26 @@ class ShardStore:
                 break
 
     @translating
-    async def forget_idle_consumers(self) -> None:
-        """Delete the other consumers that own nothing (after a claim: dead workers')."""
-        for consumer in await self.client.xinfo_consumers(self.keys.inbox, GROUP):
-            if consumer["name"] != self.worker_id and consumer["pending"] == 0:
-                await self.client.xgroup_delconsumer(self.keys.inbox, GROUP, consumer["name"])
+    async def forget_idle_consumers(self, lease: Lease) -> None:
+        """Delete the other consumers that own nothing (after a claim: dead workers'),
+        each only if it still owns nothing (``lua/tidy.lua``); ``Fenced`` unless ``lease``
+        is still this worker's."""
+        idle = [
+            consumer["name"]
+            for consumer in await self.client.xinfo_consumers(self.keys.inbox, GROUP)
+            if consumer["name"] != self.worker_id and consumer["pending"] == 0
+        ]
+        if not idle:
+            return
+        k = self.keys
+        deleted = await evalsha(
+            self.client,
+            self.scripts.tidy,
+            [k.lease, k.epoch, k.inbox],
+            [self.worker_id, lease.token, GROUP, *idle],
+        )
+        if deleted == -1:
+            raise Fenced("lease or epoch moved on")
 
     @translating
     async def last_delivered(self) -> str | None:

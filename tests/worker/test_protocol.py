@@ -161,6 +161,36 @@ async def test_entries_stolen_by_another_consumer_are_claimed_not_skipped(
     await aclient.aclose()
 
 
+async def test_tidying_deletes_only_consumers_that_still_hold_nothing_and_only_for_the_owner(
+    client: redis.Redis, redis_url: str
+) -> None:
+    shard = shard_of("a", SHARDS)
+    k = ShardKeys(shard)
+    owner, aclient = await runner_for(redis_url, shard, "owner")
+    append(client, [deposit("a", "1", 10)])
+    client.xgroup_createconsumer(k.inbox, GROUP, "dead")
+    client.xgroup_createconsumer(k.inbox, GROUP, "claimer")
+    # "claimer" takes the entry after the owner listed it as idle: it keeps it
+    original = aclient.xinfo_consumers
+
+    async def listed_then_claimed(*args: Any) -> Any:
+        found = await original(*args)
+        client.xreadgroup(GROUP, "claimer", {k.inbox: ">"}, count=1)
+        return found
+
+    aclient.xinfo_consumers = listed_then_claimed  # type: ignore[method-assign]
+    await owner.store.forget_idle_consumers(owner.lease)
+    names = {c["name"].decode(): c["pending"] for c in client.xinfo_consumers(k.inbox, GROUP)}
+    assert names == {"claimer": 1}, "dead deleted; claimer kept with its entry"
+    client.delete(k.lease)  # the lease lost: a zombie tidies nothing
+    client.xgroup_createconsumer(k.inbox, GROUP, "dead")
+    aclient.xinfo_consumers = original  # type: ignore[method-assign]
+    with pytest.raises(Fenced):
+        await owner.store.forget_idle_consumers(owner.lease)
+    assert "dead" in {c["name"].decode() for c in client.xinfo_consumers(k.inbox, GROUP)}
+    await aclient.aclose()
+
+
 async def test_a_stolen_tail_is_noticed_when_the_owner_is_idle(
     client: redis.Redis, redis_url: str
 ) -> None:

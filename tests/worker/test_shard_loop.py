@@ -66,7 +66,7 @@ class FakeStore(ShardStore):
         self.called("claim_pending")
         self.pending = {entry_id: n + 1 for entry_id, n in self.pending.items()}
 
-    async def forget_idle_consumers(self) -> None:
+    async def forget_idle_consumers(self, lease: Lease) -> None:
         self.called("forget_idle_consumers")
 
     async def last_delivered(self) -> str | None:
@@ -209,3 +209,29 @@ async def test_an_entry_whose_planning_raises_is_redelivered_then_its_account_pa
     assert parking is not None and parking.parked["a"] is not None
     assert "raised 2 times" in parking.parked["a"].reason
     assert store.calls["claim_pending"] == 2
+
+
+async def test_an_entry_no_pending_list_holds_still_parks_after_max_deliveries_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A consumer deleted with entries pending to it (XGROUP DELCONSUMER drops them)
+    # leaves an entry delivered but in no pending list: XPENDING counts nothing, and
+    # the runner's own count of raises must end the loop on it.
+    store = FakeStore(deposits(2), batch=10)
+    store.deliver("gone")
+    store.pending.clear()
+    poison.install(poison.Poison(txs=["a 2"]), monkeypatch)
+    await runner_of(store, max_deliveries=3).run()
+    assert committed_ids(store) == ["1-0", "2-0"]
+    parking = store.commits[-1].parking
+    assert parking is not None and parking.parked["a"] is not None
+    assert "raised 3 times" in parking.parked["a"].reason
+
+
+async def test_a_runner_past_its_lease_claims_nothing() -> None:
+    store = FakeStore(deposits(1), batch=10)
+    store.deliver("dead")
+    runner = runner_of(store)
+    runner.lease = Lease(0, 1, time.monotonic() - 1)  # paused past it
+    await runner.run()
+    assert store.calls["claim_pending"] == 0 and store.commits == []
