@@ -58,7 +58,7 @@ async def exchange(connection: Any, packed: bytes, commands: int) -> list[Any]:
                 async with asyncio.timeout(connection.socket_timeout):
                     replies += [await _reply(connection, math.inf) for _ in range(commands - 1)]
             except TimeoutError:
-                raise RedisTimeout(f"Timeout reading from {client}") from None
+                raise RedisTimeout(f"Timeout reading from {connection!r}") from None
         return replies
     except BaseException:
         await connection.disconnect()
