@@ -57,3 +57,18 @@ def ready(sentinel: SentinelProcess, replicas: int, others: int) -> bool:
         return False
     finally:
         client.close()
+
+
+def replica_in_sync(sentinel: SentinelProcess, port: int) -> bool:
+    """Whether ``sentinel`` sees the replica on ``port`` up, its link to the primary ok."""
+    client = redis.Redis(port=sentinel.port, socket_timeout=1, decode_responses=True)
+    try:
+        for row in client.execute_command("SENTINEL", "REPLICAS", SERVICE):
+            info = dict(zip(row[::2], row[1::2], strict=True)) if isinstance(row, list) else row
+            if int(info["port"]) == port:
+                return bool(info["flags"] == "slave" and info["master-link-status"] == "ok")
+        return False
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
