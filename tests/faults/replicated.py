@@ -5,9 +5,12 @@ Ingest and workers find the primary through the sentinels with
 medic, checker) reach whichever server is primary through a proxy, retargeted
 at each failover, so they need not know about Sentinel.
 
-Its fault, ``kill_primary``: kill -9 the primary once the sentinels see its
-replica in sync; wait until every sentinel names the replica; bring the old
-primary back, empty, as the new one's replica (as an operator would). Until
+Its fault, ``kill_primary``: kill -9 the primary the sentinels name, once they
+see its replica in sync; wait until every sentinel names the replica; bring the
+old primary back, empty, as the new one's replica (as an operator would). The
+sentinels declare a primary down after 5 s without an answer, not 1 s: on a
+loaded machine a shorter wait fails over on its own, between two faults, and
+the soak's clients would find a replica behind the proxy. Until
 it is back nothing is accepted (503) and no commit is acknowledged: the new
 primary has no replica to wait for.
 """
@@ -34,7 +37,8 @@ class Replicated:
         self.replica = RedisProcess(workdir / "redis1", extra=[*FAST, *follow]).start()
         self.front = StallingProxy(self.primary.port).start()
         self.sentinels = [
-            SentinelProcess(workdir / f"sentinel{n}", monitor=self.primary.port) for n in range(3)
+            SentinelProcess(workdir / f"sentinel{n}", monitor=self.primary.port, down_after_ms=5000)
+            for n in range(3)
         ]
         for sentinel in self.sentinels:
             sentinel.start()
@@ -66,6 +70,8 @@ class Replicated:
                      TAKEOVER_S * 2, "every sentinel seeing the replica in sync")  # fmt: skip
 
     def kill_primary(self, faults: Faults) -> None:
+        named = {primary_port(s) for s in self.sentinels}
+        assert named == {self.primary.port}, f"the sentinels failed over on their own: {named}"
         self.wait_replica_known()
         lost, promoted = self.primary, self.replica
         lost.kill()

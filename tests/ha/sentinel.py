@@ -13,9 +13,11 @@ SERVICE = "txflow"
 
 @dataclass
 class SentinelProcess(RedisProcess):
-    """A sentinel watching the primary on ``monitor`` (quorum 2, quick to fail over)."""
+    """A sentinel watching the primary on ``monitor`` (quorum 2, quick to fail over:
+    ``down_after_ms``)."""
 
     monitor: int = 0
+    down_after_ms: int = 1000
 
     def argv(self) -> list[str]:
         conf = self.data_dir / "sentinel.conf"
@@ -24,7 +26,7 @@ class SentinelProcess(RedisProcess):
                 f"port {self.port}\nbind 127.0.0.1\ndir {self.data_dir}\n"
                 f"logfile {self.data_dir / 'server.log'}\n"
                 f"sentinel monitor {SERVICE} 127.0.0.1 {self.monitor} 2\n"
-                f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}\n"
                 f"sentinel failover-timeout {SERVICE} 5000\n"
             )
         return [self.binary, str(conf), "--sentinel"]
