@@ -1,6 +1,6 @@
 """docker-compose.replicas.yml, checked without a Docker engine (none runs here).
 
-It must load and name a primary, its replica and three sentinels, give ingest
+It must load and name a primary, two replicas and three sentinels, give ingest
 and the workers the sentinels and ``TXFLOW_MIN_REPLICAS=1``; its servers'
 commands and the sentinels' configuration must start a primary, a replica and
 a sentinel that finds them, here.
@@ -21,6 +21,7 @@ from tests.ha.sentinel import SentinelProcess, primary_port, ready
 from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVERS = ("redis-1", "redis-2", "redis-3")
 SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
 
 
@@ -31,15 +32,17 @@ def compose() -> dict[str, Any]:
     return doc
 
 
-def test_a_primary_a_replica_three_sentinels_and_services_that_ask_them(
+def test_a_primary_two_replicas_three_sentinels_and_services_that_ask_them(
     compose: dict[str, Any],
 ) -> None:
     plain = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     services = compose["services"]
-    assert set(services) == {"redis-1", "redis-2", *SENTINELS, "ingest", "proxy", "worker"}
-    replica = services["redis-2"]["command"]
-    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis-1", "6379"]
-    for name in ("redis-1", "redis-2"):
+    assert set(services) == {*SERVERS, *SENTINELS, "ingest", "proxy", "worker"}
+    for name in SERVERS[1:]:
+        replica = services[name]["command"]
+        assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis-1", "6379"]
+        assert replica[replica.index("--replica-announce-ip") + 1] == name
+    for name in SERVERS:
         assert services[name]["volumes"] == [f"{name}:/data"] and name in compose["volumes"]
     for name in services:
         assert services[name]["healthcheck"]["test"], f"{name} has no health check"
@@ -51,7 +54,7 @@ def test_a_primary_a_replica_three_sentinels_and_services_that_ask_them(
         assert env["TXFLOW_SENTINELS"] == ",".join(f"{s}:26379" for s in SENTINELS)
         assert env["TXFLOW_SENTINEL_SERVICE"] == "txflow"
         assert env["TXFLOW_MIN_REPLICAS"] == "1"
-        assert {"redis-2", *SENTINELS} <= set(services[name]["depends_on"])
+        assert {*SERVERS, *SENTINELS} - {"redis-1"} <= set(services[name]["depends_on"])
         # the very commands and health checks the single-Redis compose file runs (tested there)
         assert services[name]["command"] == plain[name]["command"]
         assert services[name]["healthcheck"] == plain[name]["healthcheck"]
