@@ -7,7 +7,7 @@ at each failover, so they need not know about Sentinel.
 
 Its fault, ``kill_primary``: kill -9 the primary the sentinels name, once they
 see its replica in sync; wait until every sentinel names the replica; bring the
-old primary back, empty, as the new one's replica (as an operator would). Until
+old primary back (no AOF) as the new one's replica (as an operator would). Until
 it is back nothing is accepted (503) and no commit is acknowledged: the new
 primary has no replica to wait for. The sentinels declare a primary down after
 5 s without an answer, not 1 s: on a loaded machine a shorter wait fails over
@@ -87,7 +87,7 @@ class Replicated:
         self.front.cut()  # the soak's clients reconnect, to the new primary
         faults.server = self.primary = promoted
         lost.extra = [*FAST, "--replicaof", "127.0.0.1", str(promoted.port)]
-        lost.start()  # no persistence: it comes back empty and copies the new primary
+        lost.start()  # no AOF (at most the RDB of a past sync): it copies the new primary
         self.replica = lost
         faults.count("primary kill -9, replica promoted")
 
