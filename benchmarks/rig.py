@@ -27,14 +27,14 @@ from services.cli.workload import generate
 from shared import keys
 from shared.deployment import ensure_deployment
 from shared.model import Tx, TxType
-from shared.outcomes import Outcome, unpack
+from shared.outcomes import LoggedOutcome, unpack
 from shared.sharding import shard_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARDS = 16
 SHARD_KEYS = keys.shard_keys(SHARDS)
 INBOXES = [k.inbox for k in SHARD_KEYS]
-Commits = list[tuple[int, list[Outcome]]]  # (commit ms, its outcomes)
+Commits = list[tuple[int, list[LoggedOutcome]]]  # (commit ms, its outcomes)
 
 
 def transactions(accounts: int, count: int, seed: int = 1) -> Iterator[Tx]:

@@ -10,9 +10,10 @@ since (new records come after it, newest-first pages never show them).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from typing import Any
 
-from shared.records import tx_view
+from typing_extensions import TypedDict  # pydantic reads it (OpenAPI) on 3.11 too
+
+from shared.records import TxView, tx_view
 from shared.streams import id_key
 
 DEFAULT_LIMIT = 100
@@ -21,6 +22,15 @@ CURSOR_PATTERN = r"^(\d{1,20}-\d{1,20})?_[A-Za-z0-9._-]{1,64}$"
 ORDERS = ("newest", "oldest")
 
 SortKey = tuple[tuple[int, int], str]
+
+
+class HistoryPage(TypedDict):
+    """One page of an account's history; ``next_cursor`` names the next (``None``: no more)."""
+
+    account_id: str
+    order: str
+    transactions: list[TxView]
+    next_cursor: str | None
 
 
 def sort_key(entry: str, tx_id: str) -> SortKey:
@@ -34,7 +44,7 @@ def page(
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
     order: str = "newest",
-) -> dict[str, Any]:
+) -> HistoryPage:
     """One page of ``account_id``'s history from its whole hash ``fields``.
 
     ``cursor`` must match ``CURSOR_PATTERN`` (checked by the caller).

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, NotRequired
 
 import orjson
 from pydantic import Field
+from typing_extensions import TypedDict  # pydantic reads it (OpenAPI) on 3.11 too
 
 from shared.errors import InvalidInput
 from shared.money import MAX_UNITS, format_amount, parse_amount
@@ -115,6 +116,16 @@ def build_tx(
     return Tx(check_id("account_id", account_id), check_id("tx_id", tx_id), kind, units, ref)
 
 
+class PostedTx(TypedDict):
+    """A transaction as a client POSTs it (``Tx.to_wire``): the amount a decimal string."""
+
+    tx_id: str
+    account_id: str
+    type: str
+    amount: NotRequired[str]
+    ref_tx_id: NotRequired[str]
+
+
 class Tx(NamedTuple):
     """A validated transaction; ``amount`` in units of 10⁻⁴.
 
@@ -129,10 +140,13 @@ class Tx(NamedTuple):
     ref_tx_id: str | None = None
     accepted_at: int = 0
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> PostedTx:
         """The JSON object a client would POST for this transaction."""
-        doc: dict[str, Any] = {"tx_id": self.tx_id, "account_id": self.account_id}
-        doc["type"] = self.type.value
+        doc: PostedTx = {
+            "tx_id": self.tx_id,
+            "account_id": self.account_id,
+            "type": self.type.value,
+        }
         if self.amount is not None:
             doc["amount"] = format_amount(self.amount)
         if self.ref_tx_id is not None:

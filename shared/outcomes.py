@@ -17,14 +17,32 @@ of truth, which is the account and transaction hashes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import orjson
 
-Outcome = dict[str, Any]
+
+class Decision(TypedDict):
+    """What became of a transaction: ``o`` its outcome (``shared.model.Outcome``'s
+    value), ``r`` the reason, ``s`` the account's state after it (packed)."""
+
+    o: str
+    r: NotRequired[str | None]
+    s: NotRequired[str]
 
 
-def unpack(fields: Mapping[Any, Any]) -> list[Outcome]:
+class LoggedOutcome(Decision):
+    """One outcome of a ``:out`` entry, as ``unpack`` returns it (with ``ep``)."""
+
+    e: str
+    a: str
+    t: str
+    y: str
+    at: int
+    ep: int
+
+
+def unpack(fields: Mapping[Any, Any]) -> list[LoggedOutcome]:
     """The outcomes of one ``:out`` entry, each with its commit's ``ep`` added.
 
     ``fields`` as any client returns them: ``bytes`` or ``str`` names and values.
@@ -32,8 +50,8 @@ def unpack(fields: Mapping[Any, Any]) -> list[Outcome]:
     data = fields.get("d", fields.get(b"d"))
     epoch = int(fields.get("ep", fields.get(b"ep", 0)))
     found = orjson.loads(data)
-    # An entry of txflow before 0.2 held one outcome, not an array of them.
-    outcomes: list[Outcome] = [found] if isinstance(found, dict) else found
+    # An entry written before one entry per commit held one outcome, not an array.
+    outcomes = cast(list[LoggedOutcome], [found] if isinstance(found, dict) else found)
     for outcome in outcomes:
         outcome["ep"] = epoch
     return outcomes

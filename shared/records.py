@@ -18,7 +18,9 @@ at most ``hash-max-listpack-entries`` fields of at most
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+from typing_extensions import TypedDict  # pydantic reads these (OpenAPI) on 3.11 too
 
 from shared.money import format_amount
 
@@ -107,7 +109,31 @@ def with_state(value: str, state: str) -> str:
     return f"{value[0]}{STATE_OF[state]}{value[2:]}"
 
 
-def account_view(account_id: str, state: str) -> dict[str, Any]:
+class AccountState(TypedDict):
+    """An account's balances (decimal strings) and lock, as the API answers them."""
+
+    account_id: str
+    available: str
+    held: str
+    total: str
+    locked: bool
+
+
+class TxView(TypedDict):
+    """A transaction's record as the API answers it (``status``: its outcome)."""
+
+    account_id: str
+    tx_id: str
+    type: str
+    amount: str | None
+    ref_tx_id: str | None
+    status: str
+    state: str
+    reason: str | None
+    stream_id: str
+
+
+def account_view(account_id: str, state: str) -> AccountState:
     available, held, locked = unpack_state(state)
     return {
         "account_id": account_id,
@@ -118,7 +144,7 @@ def account_view(account_id: str, state: str) -> dict[str, Any]:
     }
 
 
-def tx_view(account_id: str, tx_id: str, value: str) -> dict[str, Any]:
+def tx_view(account_id: str, tx_id: str, value: str) -> TxView:
     r = unpack(value)
     return {
         "account_id": account_id,

@@ -1,5 +1,12 @@
 """The Redis edge: opening clients and turning driver errors into ours.
 
+``unavailable`` is the one rule of which driver errors mean "Redis is not
+there right now" (or takes no writes for now): ``StoreUnavailable``, retried
+later. ``translating`` (a store's methods: the worker's ``ShardStore``, ingest's
+``Outboxes``) and ``translated`` (a block) apply it; what callers then catch is
+ours. Any other error redis-py raises is a bug or data not as it should be,
+and goes up as it is.
+
 ``connect`` (asyncio, the services) and ``connect_sync`` (the CLI, health
 checks) are the only places that choose the client type: a plain client for
 one Redis, redis-py's cluster client when ``TXFLOW_REDIS_CLUSTER`` is set, or
@@ -14,9 +21,10 @@ so every multi-key command and script of txflow stays in one slot.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio as aioredis
@@ -31,6 +39,7 @@ from redis.sentinel import SentinelConnectionPool
 
 from shared import keys
 from shared.errors import StoreUnavailable
+from shared.outage import describe
 from shared.settings import Settings
 
 Client = aioredis.Redis | aioredis.RedisCluster
@@ -45,8 +54,7 @@ SyncClient = redis.Redis | redis.RedisCluster
 # while no node answers or the slots are not covered yet (RedisClusterException;
 # its other uses are programming errors, e.g. keys of two slots in one command,
 # which the tests in tests/cluster rule out).
-UNAVAILABLE = (
-    StoreUnavailable,  # ours: raised for a Redis that answers but takes no writes (refusing)
+DRIVER_UNAVAILABLE = (
     rex.ConnectionError,
     rex.TimeoutError,
     rex.BusyLoadingError,
@@ -55,6 +63,9 @@ UNAVAILABLE = (
     rex.TryAgainError,
     rex.RedisClusterException,
 )
+
+UNAVAILABLE = (StoreUnavailable, *DRIVER_UNAVAILABLE)
+"""Ours and the driver's: for the few callers that hold a client without an adapter."""
 
 
 # Replies meaning "not now" from a Redis that is up: a replica after a failover
@@ -68,6 +79,40 @@ def refusing(error: BaseException) -> bool:
     if isinstance(error, rex.ReadOnlyError | rex.OutOfMemoryError | rex.TryAgainError):
         return True
     return isinstance(error, rex.ResponseError) and str(error).startswith(_REFUSING)
+
+
+def unavailable(error: BaseException, *, public: bool = False) -> StoreUnavailable | None:
+    """``error`` as ``StoreUnavailable`` when it means Redis is not there right now or
+    takes no writes for now (``refusing``), else ``None``. Its text names the driver's
+    error (and, unless ``public``, what it said: an address, for the logs)."""
+    if isinstance(error, StoreUnavailable):
+        return error
+    if refusing(error):
+        return StoreUnavailable(f"Redis refuses writes: {error}")
+    if isinstance(error, DRIVER_UNAVAILABLE):
+        return StoreUnavailable(unreachable(error) if public else describe(error))
+    return None
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translating(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """``method`` raising ``StoreUnavailable`` where redis-py raised an error that
+    ``unavailable`` names (nothing is added to a call that succeeds)."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except Exception as e:
+            ours = unavailable(e)
+            if ours is None or ours is e:
+                raise
+            raise ours from e
+
+    return call
 
 
 def fail_fast() -> Retry:
@@ -182,9 +227,12 @@ def node_of(client: SyncClient, key: str) -> str:
 
 
 @asynccontextmanager
-async def translated(deadline_s: float | None = None) -> AsyncIterator[None]:
-    """Re-raise Redis connectivity errors as ``StoreUnavailable``; with ``deadline_s``,
-    also the block's taking longer than that (a stalled Redis: connected, silent)."""
+async def translated(
+    deadline_s: float | None = None, *, public: bool = True
+) -> AsyncIterator[None]:
+    """Re-raise Redis connectivity errors as ``StoreUnavailable`` (``unavailable``; its text
+    for anyone unless not ``public``); with ``deadline_s``, also the block's taking longer
+    than that (a stalled Redis: connected, silent)."""
     try:
         if deadline_s is None:
             yield
@@ -195,8 +243,11 @@ async def translated(deadline_s: float | None = None) -> AsyncIterator[None]:
         raise
     except TimeoutError:  # the deadline (builtin; redis-py's own TimeoutError is below)
         raise StoreUnavailable(late(deadline_s)) from None
-    except UNAVAILABLE as e:
-        raise StoreUnavailable(unreachable(e)) from None
+    except Exception as e:
+        ours = unavailable(e, public=public)
+        if ours is None:
+            raise
+        raise ours from None
 
 
 def unreachable(error: BaseException) -> str:

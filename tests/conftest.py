@@ -8,13 +8,14 @@ tests a second time that way). The machine's own Redis on 6379 is never used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 import redis
 
 from services.cli.redis_process import Persistence, RedisProcess
+from tests.apps import TOKEN, Api, make_settings, serve
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +50,20 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisProcess]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+async def guarded(redis_url: str) -> AsyncIterator[Api]:
+    """An in-process ingest (``tests.apps.serve``) behind the bearer token ``TOKEN``."""
+    async with serve(make_settings(redis_url, api_token=TOKEN)) as api:
+        yield api
+
+
+@pytest.fixture
+async def api(redis_url: str) -> AsyncIterator[Api]:
+    """An in-process ingest (``tests.apps.serve``), no token."""
+    async with serve(make_settings(redis_url)) as running:
+        yield running
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 
@@ -42,14 +41,14 @@ FALLBACK = {
 
 def run(args: argparse.Namespace, settings: Settings, where: target.Target | None) -> int:
     if args.command == "up":
-        redis_url = os.environ.get("REDIS_URL")
+        redis_url = settings.redis_url if target.given(settings) else None
         return up.up(settings, redis_url, args.workers, args.host, args.port, args.data_dir)
     if args.command == "replay" and args.engine == "memory":
         return replayed(args, replay.replay_memory(args.file, sys.stdout, args.encoding))
     assert where is not None
     token = args.token if getattr(args, "token", None) else settings.api_token
     if args.command == "replay":
-        return replayed(args, replay_services(args, where, token))
+        return replayed(args, replay_services(args, settings, where, token))
     if args.command == "load":
         return load_command(args, where, token)
     client = client_of(where.settings)
@@ -107,7 +106,7 @@ def client_of(settings: Settings) -> SyncClient:
 
 
 def replay_services(
-    args: argparse.Namespace, where: target.Target, token: str | None
+    args: argparse.Namespace, settings: Settings, where: target.Target, token: str | None
 ) -> replay.Summary:
     api = args.api
     if api is None and where.up is not None:
@@ -120,7 +119,7 @@ def replay_services(
         api,
         args.workers,
         token=token,
-        redis_known=where.known if args.api is None else "REDIS_URL" in os.environ,
+        redis_known=where.known if args.api is None else target.given(settings),
         encoding=args.encoding,
     )
 
@@ -133,7 +132,7 @@ def replayed(args: argparse.Namespace, summary: replay.Summary) -> int:
 def load_command(args: argparse.Namespace, where: target.Target, token: str | None) -> int:
     api = args.api or (where.up.api if where.up else "http://127.0.0.1:8000")
     if args.wait is not None:
-        found = waitload.wait_load(
+        waited = waitload.wait_load(
             api,
             token,
             args.accounts,
@@ -143,7 +142,7 @@ def load_command(args: argparse.Namespace, where: target.Target, token: str | No
             wait_s=args.wait,
             concurrency=args.concurrency,
         )
-        print(status.as_json(found) if args.json else waitload.render(found))
+        print(status.as_json(waited) if args.json else waitload.render(waited))
         return 0
     client = client_of(where.settings) if where.known else None  # else: said in its note
     workload = (args.accounts, args.count, args.rate, args.batch, args.seed)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from services.cli.status import shard_count
-from shared.history import page
+from shared.history import HistoryPage, page
 from shared.keys import ShardKeys
 from shared.model import check_id
-from shared.records import STATE, account_view
+from shared.records import STATE, AccountState, account_view
 from shared.sharding import shard_of
 from shared.store import SyncClient
 
 
+class Statement(HistoryPage):
+    """An account's state (``None`` before it has one) and a page of its history."""
+
+    state: AccountState | None
+
+
 def statement(
     client: SyncClient, account_id: str, *, cursor: str | None, limit: int, order: str
-) -> dict[str, Any]:
+) -> Statement:
     """The account's state (``None`` before it has one) and a page of its history, as
     ``GET /v1/accounts/{id}`` and ``…/transactions`` answer them; ``LookupError`` when
     Redis holds nothing of the account."""
@@ -29,7 +35,7 @@ def statement(
     return {"state": None if state is None else account_view(account_id, state), **found}
 
 
-def show_table(found: dict[str, Any]) -> None:
+def show_table(found: Statement) -> None:
     from rich.console import Console
     from rich.table import Table
 

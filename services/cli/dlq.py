@@ -14,18 +14,32 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict  # pydantic reads these (the console's OpenAPI)
 
 from services.cli.status import shard_count
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys, shard_keys
-from shared.model import Tx
+from shared.model import PostedTx, Tx
 from shared.records import unpack
 from shared.sharding import shard_of
 from shared.store import SyncClient
 from shared.streams import is_id
 
 
-def letters(client: SyncClient, limit: int | None = None) -> list[dict[str, Any]]:
+@with_config(ConfigDict(extra="forbid"))
+class DeadLetter(TypedDict):
+    """A dead letter: where it is, the worker's record, the transaction it holds."""
+
+    shard: int
+    id: str  # in the shard's :dlq
+    e: str | None  # the entry's id in :in
+    d: str | None  # the entry as it was appended
+    reason: str
+    tx: PostedTx | None  # the transaction it holds, when it can be decoded
+
+
+def letters(client: SyncClient, limit: int | None = None) -> list[DeadLetter]:
     """Dead letters by shard, oldest first: every one, or the first ``limit`` in all."""
     every = shard_keys(shard_count(client))
     pipe = client.pipeline(transaction=False)
@@ -39,19 +53,20 @@ def letters(client: SyncClient, limit: int | None = None) -> list[dict[str, Any]
     return found if limit is None else found[:limit]
 
 
-def letter(shard: int, dlq_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+def letter(shard: int, dlq_id: str, fields: dict[str, Any]) -> DeadLetter:
     """One dead letter: where it is, the worker's record (``e`` its entry id in
     ``:in``, ``d`` the entry, ``reason``) and ``tx``, the transaction the entry
     holds (``None`` when it cannot be decoded)."""
     doc = orjson.loads(fields["d"])
     try:
-        tx: dict[str, Any] | None = Tx.decode(doc.get("d") or b"").to_wire()
+        tx: PostedTx | None = Tx.decode(doc.get("d") or b"").to_wire()
     except InvalidInput:
         tx = None
-    return {"shard": shard, "id": dlq_id, **doc, "tx": tx}
+    e, d, reason = doc.get("e"), doc.get("d"), doc["reason"]
+    return {"shard": shard, "id": dlq_id, "e": e, "d": d, "reason": reason, "tx": tx}
 
 
-def find(client: SyncClient, dlq_id: str) -> dict[str, Any]:
+def find(client: SyncClient, dlq_id: str) -> DeadLetter:
     """The dead letter ``dlq_id``, whichever shard holds it (one read per shard)."""
     if not is_id(dlq_id):
         raise LookupError(f"no dead letter with id {dlq_id!r} (an id reads like 1700000000000-0)")
@@ -74,7 +89,7 @@ def replay(client: SyncClient, dlq_id: str) -> str:
     with no field of the dead record left.
     """
     found = find(client, dlq_id)
-    data: str | None = found.get("d")
+    data = found["d"]
     try:
         tx = Tx.decode(data or b"")
     except InvalidInput as e:
@@ -95,7 +110,7 @@ def replay(client: SyncClient, dlq_id: str) -> str:
     return str(replies[0])
 
 
-def show_table(found: list[dict[str, Any]]) -> None:
+def show_table(found: list[DeadLetter]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -106,7 +121,7 @@ def show_table(found: list[dict[str, Any]]) -> None:
         table.add_row(
             str(found_letter["shard"]),
             found_letter["id"],
-            str(found_letter.get("e")),
+            str(found_letter["e"]),
             found_letter["reason"],
         )
     Console().print(table)

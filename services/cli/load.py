@@ -8,13 +8,23 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from services.cli import workload
 from services.cli.poster import Poster, api_client
 from shared import keys
 from shared.outcomes import unpack
 from shared.store import UNAVAILABLE, SyncClient
+
+
+class Summary(TypedDict):
+    """What ``txflow load`` measured; latency and outcomes when Redis could be read."""
+
+    transactions: int
+    accepted_per_s: int
+    applied_per_s: int
+    latency_ms: NotRequired[dict[str, float]]
+    outcomes: NotRequired[dict[str, int]]
 
 
 def load(
@@ -26,7 +36,7 @@ def load(
     batch: int,
     seed: int,
     client: SyncClient | None,
-) -> dict[str, Any]:
+) -> Summary:
     """Post ``count`` transactions (at ``rate`` tx/s, 0 = as fast as possible)."""
     start_ms = int(time.time() * 1000)
     started = time.monotonic()
@@ -43,14 +53,16 @@ def load(
         posted = time.monotonic() - started
         poster.wait_applied()
     applied = time.monotonic() - started
-    summary: dict[str, Any] = {
+    summary: Summary = {
         "transactions": count,
         "accepted_per_s": round(count / posted),
         "applied_per_s": round(count / applied),
     }
     if client is not None:
         try:
-            summary.update(outcomes(client, start_ms))
+            found = outcomes(client, start_ms)
+            if found is not None:
+                summary["latency_ms"], summary["outcomes"] = found
         except UNAVAILABLE as e:
             print(
                 f"txflow load: cannot read Redis ({e}): latency and outcomes are left out",
@@ -88,8 +100,9 @@ class progress:
             self.bar.stop()
 
 
-def outcomes(client: SyncClient, since_ms: int) -> dict[str, Any]:
-    """Latency accepted → applied and outcomes, from the ``:out`` streams."""
+def outcomes(client: SyncClient, since_ms: int) -> tuple[dict[str, float], dict[str, int]] | None:
+    """Latency accepted → applied (percentiles) and outcomes counted, from the ``:out``
+    streams; ``None`` with fewer than two."""
     latencies: list[int] = []
     counted: Counter[str] = Counter()
     for k in keys.shard_keys(int(client.hget(keys.META, "shards") or 0)):
@@ -102,11 +115,11 @@ def outcomes(client: SyncClient, since_ms: int) -> dict[str, Any]:
                 latencies.append(committed_ms - doc["at"])
                 counted[doc["o"] if doc["o"] != "rejected" else f"rejected: {doc.get('r')}"] += 1
     if len(latencies) < 2:
-        return {}
-    return {"latency_ms": percentiles(latencies), "outcomes": dict(counted.most_common())}
+        return None
+    return percentiles(latencies), dict(counted.most_common())
 
 
-def render(summary: dict[str, Any]) -> str:
+def render(summary: Summary) -> str:
     lines = [
         f"posted {summary['transactions']} transactions",
         f"  accepted  {summary['accepted_per_s']:>8} tx/s",

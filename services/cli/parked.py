@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, cast
 
 import orjson
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict  # pydantic reads these (the console's OpenAPI)
 
 from services.cli.status import shard_count
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys, shard_keys
-from shared.model import Tx, check_id
+from shared.model import PostedTx, Tx, check_id
 from shared.parking import Op, Parked, Request, held_from
 from shared.sharding import shard_of
 from shared.store import SyncClient
@@ -28,7 +30,48 @@ from shared.store import SyncClient
 POLL_S = 0.1
 
 
-def accounts(client: SyncClient) -> list[dict[str, Any]]:
+@with_config(ConfigDict(extra="forbid"))
+class ParkedAccount(TypedDict):
+    shard: int
+    account: str
+    reason: str
+    since: int  # ms since the epoch
+    held: int  # entries set aside
+
+
+class Resolution(TypedDict):
+    """What the owner did with a retry or skip: its result (services/worker/control.py)."""
+
+    status: str  # released, parked (still), not_parked, stale, invalid
+    account: NotRequired[str | None]
+    outcomes: NotRequired[dict[str, int] | None]  # of the held entries decided
+    held: NotRequired[int | None]  # entries still held
+    skipped: NotRequired[str | None]  # the entry dead-lettered by a skip
+    reason: NotRequired[str | None]  # why it is still parked
+    detail: NotRequired[str | None]
+
+
+class HeldTx(PostedTx):
+    entry: str  # its stream ID in :in
+
+
+class Undecodable(TypedDict):
+    entry: str
+    undecodable: str  # why
+
+
+class HeldAccount(TypedDict):
+    """A parked account and the first of its held entries (``txflow parked show``)."""
+
+    shard: int
+    account: str
+    reason: str
+    since: str  # ISO 8601, UTC
+    held: int
+    entries: list[HeldTx | Undecodable]
+
+
+def accounts(client: SyncClient) -> list[ParkedAccount]:
     """Every parked account: shard, account, reason, since (ms), held (entries)."""
     every = shard_keys(shard_count(client))
     pipe = client.pipeline(transaction=False)
@@ -66,11 +109,11 @@ def parked_of(client: SyncClient, account: str) -> tuple[ShardKeys, Parked]:
     return k, Parked.decode(info)
 
 
-def show(client: SyncClient, account: str, limit: int = 100) -> dict[str, Any]:
+def show(client: SyncClient, account: str, limit: int = 100) -> HeldAccount:
     """The parked account and its first ``limit`` held entries, in order."""
     k, info = parked_of(client, account)
     rows: Any = client.lrange(k.held(account), 0, limit - 1)
-    entries = []
+    entries: list[HeldTx | Undecodable] = []
     for row in rows:
         entry_id, data = held_from(row)
         try:
@@ -104,13 +147,13 @@ def send(client: SyncClient, op: Op, account: str, note: str = "") -> tuple[Shar
     return k, str(request_id)
 
 
-def result(client: SyncClient, k: ShardKeys, request_id: str) -> dict[str, Any] | None:
+def result(client: SyncClient, k: ShardKeys, request_id: str) -> Resolution | None:
     """The request's result, or ``None`` while it is not carried out."""
     raw: Any = client.get(k.control_result(request_id))
-    return None if raw is None else dict(orjson.loads(raw))
+    return None if raw is None else cast(Resolution, orjson.loads(raw))
 
 
-def wait(client: SyncClient, k: ShardKeys, request_id: str, timeout: float) -> dict[str, Any]:
+def wait(client: SyncClient, k: ShardKeys, request_id: str, timeout: float) -> Resolution:
     deadline = time.monotonic() + timeout
     while (found := result(client, k, request_id)) is None:
         if time.monotonic() > deadline:
@@ -124,7 +167,7 @@ def wait(client: SyncClient, k: ShardKeys, request_id: str, timeout: float) -> d
 
 def resolve(
     client: SyncClient, op: Op, account: str, note: str = "", timeout: float = 30.0
-) -> dict[str, Any]:
+) -> Resolution:
     """Retry or skip a parked account: send the request, wait for its result
     (``RuntimeError`` past ``timeout``: the request stays queued). ``txflow parked
     retry|skip`` and the console's buttons both come here."""
@@ -132,10 +175,10 @@ def resolve(
     return wait(client, k, request_id, timeout)
 
 
-def describe(found: dict[str, Any]) -> str:
+def describe(found: Resolution) -> str:
     """One line saying what a retry or skip did."""
     account, status = found.get("account"), found["status"]
-    outcomes = ", ".join(f"{n} {o}" for o, n in sorted(found.get("outcomes", {}).items()))
+    outcomes = ", ".join(f"{n} {o}" for o, n in sorted((found.get("outcomes") or {}).items()))
     skipped = f"skipped {found['skipped']} (to the DLQ); " if "skipped" in found else ""
     if status == "released":
         return f"account {account} released: {skipped}held entries decided in order ({outcomes})"
@@ -150,7 +193,7 @@ def describe(found: dict[str, Any]) -> str:
     return f"nothing done: {found.get('detail', status)}"
 
 
-def show_table(found: list[dict[str, Any]]) -> None:
+def show_table(found: list[ParkedAccount]) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -11,11 +11,46 @@ import time
 from typing import Any
 
 import orjson
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict  # pydantic reads these (the console's OpenAPI)
 
 from shared import keys
 from shared.errors import ShardCountMismatch
 from shared.lag import backlog, shard_lag
 from shared.store import SyncClient, node_of
+
+
+# extra="forbid": a field added to a document without its description here fails
+# the console's shape test (tests/console/test_status.py).
+@with_config(ConfigDict(extra="forbid"))
+class ShardStatus(TypedDict):
+    shard: int
+    node: str
+    owner: str | None
+    epoch: int
+    ckpt: str | None
+    lag: int | None
+    pending: int
+    oldest_pending_ms: int | None
+    dlq: int
+    parked: int  # accounts
+    held: int  # entries the parked accounts hold
+    # the shard's counts of entries appended and committed ever (None before the
+    # first commit counted them): the console's rates
+    appended: int | None
+    committed: int | None
+
+
+@with_config(ConfigDict(extra="forbid"))
+class WorkerStatus(TypedDict):
+    id: str
+    expires_in_ms: int  # until its heartbeat expires
+    shards: list[int]
+
+
+class Snapshot(TypedDict):
+    shards: list[ShardStatus]
+    workers: list[WorkerStatus]
 
 
 def shard_count(client: SyncClient) -> int:
@@ -25,7 +60,7 @@ def shard_count(client: SyncClient) -> int:
     return int(stored)
 
 
-def snapshot(client: SyncClient) -> dict[str, Any]:
+def snapshot(client: SyncClient) -> Snapshot:
     """Everything ``status`` shows, as plain data (also the ``--json`` output)."""
     shards = keys.shard_keys(shard_count(client))
     pipe = client.pipeline(transaction=False)
@@ -45,7 +80,7 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
     held: dict[int, int] = {}
     for (k, _), n in zip(parked, _held_counts(client, parked), strict=True):
         held[k.shard] = held.get(k.shard, 0) + n
-    rows = []
+    rows: list[ShardStatus] = []
     for i, k in enumerate(shards):
         owner, epoch, ckpt, groups, oldest, dlq, info, committed, size, accounts = replies[
             10 * i : 10 * i + 10
@@ -65,14 +100,12 @@ def snapshot(client: SyncClient) -> dict[str, Any]:
                 "dlq": dlq,
                 "parked": len(accounts),
                 "held": held.get(k.shard, 0),
-                # the shard's counts of entries appended and committed ever (None
-                # before the first commit counted them): the console's rates
                 "appended": info.get("entries-added"),
                 "committed": None if committed is None else int(committed),
             }
         )
     now_ms = int(time.time() * 1000)
-    workers = [
+    workers: list[WorkerStatus] = [
         {
             "id": w,
             "expires_in_ms": int(score) - now_ms,
@@ -94,11 +127,11 @@ def _live(client: SyncClient) -> list[tuple[str, float]]:
     return [(str(w), float(s)) for w, s in found]
 
 
-def as_json(snap: dict[str, Any]) -> str:
+def as_json(snap: object) -> str:
     return orjson.dumps(snap, option=orjson.OPT_INDENT_2).decode()
 
 
-def render(snap: dict[str, Any]) -> Any:
+def render(snap: Snapshot) -> Any:
     """The snapshot as one compact table: 16 shards fit an 80x24 terminal.
 
     The node column appears only when shards live on several nodes (a
@@ -140,13 +173,13 @@ def render(snap: dict[str, Any]) -> Any:
     return Group(table, Text.from_markup(footer))
 
 
-def _parked(rows: list[dict[str, Any]]) -> str:
+def _parked(rows: list[ShardStatus]) -> str:
     """One line on parked accounts when there are any (in the caption: the table stays
     80 columns wide); the details are in ``--json`` and ``txflow parked list``."""
-    shards = [r for r in rows if r.get("parked")]
+    shards = [r for r in rows if r["parked"]]
     if not shards:
         return ""
-    accounts, held = sum(r["parked"] for r in shards), sum(r.get("held", 0) for r in shards)
+    accounts, held = sum(r["parked"] for r in shards), sum(r["held"] for r in shards)
     where = ", ".join(str(r["shard"]) for r in shards)
     return f"[red]parked: {accounts} accounts, {held} entries held (shards {where})[/]\n"
 

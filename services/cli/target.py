@@ -8,8 +8,6 @@ recorded (``datadir``); else the default URL, as a guess. Whenever
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,18 +27,20 @@ class Target:
         return self.settings.redis_url
 
 
-def resolve(
-    settings: Settings,
-    data_dir: Path,
-    fallback: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-) -> Target:
+def given(settings: Settings) -> bool:
+    """Whether ``settings`` were given a Redis (``REDIS_URL`` or ``TXFLOW_REDIS_URL``)
+    rather than defaulting to one: pydantic counts a field read from the
+    environment as set."""
+    return "redis_url" in settings.model_fields_set
+
+
+def resolve(settings: Settings, data_dir: Path, fallback: str | None = None) -> Target:
     """The target of a command, given the settings built from the environment.
 
     ``fallback`` says what the command does with neither (default: it tries
     ``settings.redis_url``).
     """
-    if "REDIS_URL" in environ or "TXFLOW_REDIS_URL" in environ:
+    if given(settings):
         return Target(settings, known=True)
     running = datadir.running(data_dir)
     if running is not None:

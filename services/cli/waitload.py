@@ -14,7 +14,7 @@ import itertools
 import time
 import zlib
 from collections import Counter
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import httpx
 import orjson
@@ -23,6 +23,19 @@ from services.cli import workload
 from services.cli.load import percentiles
 from services.cli.poster import RETRYABLE, ApiError, refused_with
 from shared.model import Tx
+
+
+class WaitSummary(TypedDict):
+    """What ``txflow load --wait`` measured (``sync_latency_ms``: two answers at least)."""
+
+    transactions: int
+    wait_s: int
+    concurrency: int
+    answered_per_s: int
+    decided_in_time: int
+    not_decided_202: int
+    outcomes: dict[str, int]
+    sync_latency_ms: NotRequired[dict[str, float]]
 
 
 def wait_load(
@@ -35,7 +48,7 @@ def wait_load(
     *,
     wait_s: int,
     concurrency: int,
-) -> dict[str, Any]:
+) -> WaitSummary:
     """Post ``count`` transactions one per request (at ``rate`` tx/s in all, 0 = at once)."""
     txs = list(itertools.islice(workload.generate(accounts, seed, prefix=f"load{seed}"), count))
     shares: list[list[Tx]] = [[] for _ in range(concurrency)]
@@ -46,7 +59,7 @@ def wait_load(
 
 async def _run(
     api: str, token: str | None, shares: list[list[Tx]], rate: float, wait_s: int
-) -> dict[str, Any]:
+) -> WaitSummary:
     headers = {"prefer": f"wait={wait_s}", "content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
@@ -110,8 +123,8 @@ def summary(
     elapsed: float,
     wait_s: int,
     concurrency: int,
-) -> dict[str, Any]:
-    found: dict[str, Any] = {
+) -> WaitSummary:
+    found: WaitSummary = {
         "transactions": len(latencies),
         "wait_s": wait_s,
         "concurrency": concurrency,
@@ -126,7 +139,7 @@ def summary(
     return found
 
 
-def render(found: dict[str, Any]) -> str:
+def render(found: WaitSummary) -> str:
     lines = [
         f"posted {found['transactions']} transactions one per request, Prefer: wait="
         f"{found['wait_s']}, {found['concurrency']} at a time",

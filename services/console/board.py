@@ -15,6 +15,7 @@ from typing import Any
 
 from services.cli import dlq, parked, status
 from services.console.history import History, Sample
+from services.console.schemas import ShardRates, Status
 from shared.keys import shard_keys
 from shared.outcomes import unpack
 from shared.settings import Settings
@@ -45,25 +46,32 @@ class Board:
         self._rows = settings.console_rows
         self._commits = settings.console_latency_commits
         self._interval_ms = settings.console_sample_ms
+        self._actions = settings.api_token is not None  # with a token, actions are taken
         self._cursors: dict[int, str] = {}  # shard → the newest :out entry already read
 
-    def read(self, client: SyncClient) -> dict[str, Any]:
+    def read(self, client: SyncClient) -> Status:
         """The document of ``GET /v1/status``: ``txflow status --json`` and more."""
         snap = status.snapshot(client)
+        at_ms = int(time.time() * 1000)
         rows = snap["shards"]
         self.history.add(
             Sample(
-                at_ms=int(time.time() * 1000),
+                at_ms=at_ms,
                 monotonic_s=time.monotonic(),
                 appended=sum(r["appended"] or 0 for r in rows),
                 committed=tuple(r["committed"] or 0 for r in rows),
                 latencies_ms=self._latencies(client, len(rows)),
             )
         )
-        for row, rate in zip(rows, self.history.commit_rates, strict=True):
-            row["commit_rate"] = rate
+        rated: list[ShardRates] = [
+            {**row, "commit_rate": rate}
+            for row, rate in zip(rows, self.history.commit_rates, strict=True)
+        ]
         return {
-            **snap,
+            "at": at_ms,
+            "actions": self._actions,
+            "shards": rated,
+            "workers": snap["workers"],
             "dead_letters": dlq.letters(client, self._rows),
             "parked": parked.accounts(client)[: self._rows],
             "history": {"interval_ms": self._interval_ms, "points": list(self.history.points)},

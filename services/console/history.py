@@ -13,7 +13,26 @@ import statistics
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict  # pydantic reads these (the console's OpenAPI)
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Point(TypedDict):
+    at: int  # ms since the epoch
+    accepted_per_s: float
+    processed_per_s: float  # committed by workers: applied, rejected or duplicate
+    p50_ms: float | None  # accepted → committed
+    p99_ms: float | None
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Series(TypedDict):
+    """The points of ``History``, ``interval_ms`` apart (as sampled)."""
+
+    interval_ms: int
+    points: list[Point]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +63,7 @@ class History:
     """The last ``size`` points, and each shard's latest commit rate."""
 
     def __init__(self, size: int) -> None:
-        self.points: deque[dict[str, Any]] = deque(maxlen=size)
+        self.points: deque[Point] = deque(maxlen=size)
         self.commit_rates: list[float | None] = []
         self._last: Sample | None = None
 

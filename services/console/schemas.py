@@ -1,99 +1,52 @@
 """The shape of ``GET /v1/status`` and of the actions' answers, for OpenAPI and the tests.
 
-The routes render their documents with orjson; these models describe them
-(``extra="forbid"``: a field added to a document without its description here
-fails the shape test).
+The routes render their documents with orjson; these TypedDicts describe them,
+with those the CLI's functions return (``services/cli``), and the tests
+validate the documents against them (``extra="forbid"``: a field added to a
+document without its description fails the shape test).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
 
-from pydantic import BaseModel, ConfigDict
+from services.cli.dlq import DeadLetter
+from services.cli.parked import ParkedAccount, Resolution
+from services.cli.status import ShardStatus, WorkerStatus
+from services.console.history import Series
 
 
-class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# The CLI's documents are described where they are built (services/cli), extra="forbid" too.
+@with_config(ConfigDict(extra="forbid"))
+class ShardRates(ShardStatus):
+    """A shard of ``txflow status --json`` with the console's rate."""
 
-
-class ShardStatus(_Doc):
-    shard: int
-    node: str
-    owner: str | None
-    epoch: int
-    ckpt: str | None
-    lag: int | None
-    pending: int
-    oldest_pending_ms: int | None
-    dlq: int
-    parked: int  # accounts
-    held: int  # entries the parked accounts hold
-    appended: int | None
-    committed: int | None
     commit_rate: float | None  # committed entries per second (None until two samples)
 
 
-class WorkerStatus(_Doc):
-    id: str
-    expires_in_ms: int  # until its heartbeat expires
-    shards: list[int]
-
-
-class DeadLetter(_Doc):
-    shard: int
-    id: str  # in the shard's :dlq
-    e: str | None  # the entry's id in :in
-    d: str | None  # the entry as it was appended
-    reason: str
-    tx: dict[str, Any] | None  # the transaction it holds, when it can be decoded
-
-
-class ParkedAccount(_Doc):
-    shard: int
-    account: str
-    reason: str
-    since: int  # ms since the epoch
-    held: int  # entries set aside
-
-
-class Point(_Doc):
-    at: int  # ms since the epoch
-    accepted_per_s: float
-    processed_per_s: float  # committed by workers: applied, rejected or duplicate
-    p50_ms: float | None  # accepted → committed
-    p99_ms: float | None
-
-
-class History(_Doc):
-    interval_ms: int
-    points: list[Point]
-
-
-class Status(_Doc):
+@with_config(ConfigDict(extra="forbid"))
+class Status(TypedDict):
     """``txflow status --json`` (shards, workers) with the console's additions."""
 
     at: int  # when Redis was read, ms since the epoch
     actions: bool  # whether this ingest takes actions (a token is configured)
-    shards: list[ShardStatus]
+    shards: list[ShardRates]
     workers: list[WorkerStatus]
     dead_letters: list[DeadLetter]  # the oldest, at most TXFLOW_CONSOLE_ROWS
     parked: list[ParkedAccount]  # at most TXFLOW_CONSOLE_ROWS
-    history: History
+    history: Series
 
 
-class Replayed(_Doc):
+@with_config(ConfigDict(extra="forbid"))
+class Replayed(TypedDict):
     id: str  # the dead letter's
     stream_id: str  # the entry's new id in its shard's :in
 
 
-class Resolved(_Doc):
-    """What a retry or skip did: the owner's result (``txflow parked retry|skip``)."""
+@with_config(ConfigDict(extra="forbid"))
+class Resolved(Resolution):
+    """What a retry or skip did: the owner's result (``txflow parked retry|skip``) and
+    the CLI's line saying it; ``status`` ``queued`` while the owner has not answered."""
 
-    status: str  # released, parked (still), not_parked, stale, invalid; queued (no answer yet)
-    message: str  # the CLI's line saying it
-    account: str | None = None
-    outcomes: dict[str, int] | None = None  # of the held entries decided
-    held: int | None = None  # entries still held
-    skipped: str | None = None  # the entry dead-lettered by a skip
-    reason: str | None = None  # why it is still parked
-    detail: str | None = None
+    message: str

@@ -55,8 +55,9 @@ class Console:
         self._opening = threading.Lock()
         self._reading = asyncio.Lock()
         self._acting = asyncio.Lock()
-        self._doc: dict[str, Any] = {}
+        self._doc: schemas.Status | None = None
         self._read_at = float("-inf")
+        self._sample_s = settings.console_sample_ms / 1000
 
     def client(self) -> SyncClient:
         """The blocking client (a cluster client asks a node for its slots when opened).
@@ -74,21 +75,14 @@ class Console:
                 )
             return self._client
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> schemas.Status:
         """The status document, read again once it is a sample interval old."""
         async with self._reading:
-            if time.monotonic() - self._read_at >= self.settings.console_sample_ms / 1000:
-                self._doc = await asyncio.to_thread(self._read)
-                self._read_at = time.monotonic()
-            return self._doc
-
-    def _read(self) -> dict[str, Any]:
-        doc = self.board.read(self.client())
-        return {
-            "at": int(time.time() * 1000),
-            "actions": self.settings.api_token is not None,
-            **doc,
-        }
+            if self._doc is not None and time.monotonic() - self._read_at < self._sample_s:
+                return self._doc
+            doc = await asyncio.to_thread(lambda: self.board.read(self.client()))
+            self._doc, self._read_at = doc, time.monotonic()
+            return doc
 
     async def act(self, operation: Callable[[SyncClient], T]) -> T:
         """Run ``operation`` (a CLI function) on the client; the next status reads afresh."""

@@ -11,12 +11,8 @@ Order: the entries of one request are contiguous and in request order in the
 pipeline, and pipelines go out one after another, so a request's entries — and
 requests answered one after the other — land in their streams in that order.
 
-The pipeline is packed here (``pack_xadds``: the RESP bytes of every XADD in
-one buffer) and written on a connection of the client's pool in one go, then
-its replies are read in order. This is redis-py's pipeline minus its
-per-command bookkeeping, which cost more than half of the service's CPU per
-transaction on the batch path. On a Redis Cluster the entries of one pipeline
-go to several nodes: there redis-py's cluster pipeline sends them.
+The pipeline is sent by ``xadd.Sender``: packed by hand on one Redis, by
+redis-py's cluster pipeline on a Redis Cluster.
 
 Bounds (a stalled Redis must neither stall nor swell ingest):
 
@@ -50,10 +46,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-import redis.asyncio as aioredis
 from redis import exceptions as rex
 
-from shared import resp
+from services.ingest.xadd import Append, Sender
 from shared.backoff import compute_backoff
 from shared.errors import Overloaded, StoreUnavailable
 from shared.outage import Outage
@@ -61,20 +56,6 @@ from shared.replicas import Replicas, ReplicasUnavailable
 from shared.store import UNAVAILABLE, Client, late, refusing, unreachable
 
 log = logging.getLogger("txflow.ingest")
-
-Entry = tuple[bytes, bytes]
-"""One stream entry: the ``:in`` key of its shard and the encoded ``Tx`` (field ``d``)."""
-
-
-def pack_xadds(entries: Sequence[Entry]) -> bytes:
-    """``XADD <key> * d <data>`` for each entry, in the Redis protocol (RESP), in order."""
-    parts: list[bytes] = []
-    append = parts.append
-    for key, data in entries:
-        append(b"*5\r\n$4\r\nXADD\r\n$%d\r\n%b\r\n$1\r\n*\r\n$1\r\nd\r\n$%d\r\n%b\r\n"
-               % (len(key), key, len(data), data))  # fmt: skip
-    return b"".join(parts)
-
 
 _SOURCE = "appends"  # of the failures reported to a shared ``Outage``
 
@@ -85,7 +66,7 @@ Observer = Callable[[int, float], None]
 class _Pending:
     __slots__ = ("entries", "future")
 
-    def __init__(self, entries: Sequence[Entry], future: asyncio.Future[list[str]]) -> None:
+    def __init__(self, entries: Sequence[Append], future: asyncio.Future[list[str]]) -> None:
         self.entries = entries
         self.future = future
 
@@ -105,7 +86,7 @@ class Appender:
     ) -> None:
         self._client = client
         self._replicas = replicas
-        self._cluster = isinstance(client, aioredis.RedisCluster)
+        self._sender = Sender(client, deadline_s, replicas)
         self._deadline_s = deadline_s
         self._late = late(deadline_s)
         self._max_inflight = max_inflight
@@ -138,7 +119,7 @@ class Appender:
         if self._task is not None:
             await self._task
 
-    async def append(self, entries: Sequence[Entry]) -> list[str]:
+    async def append(self, entries: Sequence[Append]) -> list[str]:
         """Append ``entries`` in order; their stream IDs once Redis has answered.
 
         Raises ``StoreUnavailable`` when Redis cannot be reached, refuses the
@@ -198,14 +179,10 @@ class Appender:
 
     async def _flush(self, batch: list[_Pending]) -> None:
         entries = [entry for pending in batch for entry in pending.entries]
-        # A cluster client sends each node its share with redis-py's pipeline.
-        packed = None
-        if not self._cluster:
-            packed = pack_xadds(entries) + (self._replicas.command if self._replicas else b"")
         started = time.perf_counter()
         self.pipelines += 1
         try:
-            replies = await self._send(entries, packed)
+            replies = await self._sender.send(entries)
         except (TimeoutError, *UNAVAILABLE) as e:
             timeout = isinstance(e, TimeoutError)
             self._go_down(self._late if timeout else unreachable(e), self._late if timeout else e)
@@ -227,31 +204,6 @@ class Appender:
             self._outage.ok(_SOURCE)
         else:
             self._outage.failed(refused, _SOURCE)
-
-    async def _send(self, entries: list[Entry], packed: bytes | None) -> list[object]:
-        """Append ``entries`` (``packed``, on one Redis) within the deadline; one reply
-        or error for each. A lost connection is tried once more, a timeout is not."""
-        async with asyncio.timeout(self._deadline_s):
-            try:
-                return await self._send_once(entries, packed)
-            except UNAVAILABLE as e:
-                if isinstance(e, rex.TimeoutError | TimeoutError):
-                    raise
-                return await self._send_once(entries, packed)
-
-    async def _send_once(self, entries: list[Entry], packed: bytes | None) -> list[object]:
-        if packed is None:
-            return await self._send_to_nodes(entries)
-        assert isinstance(self._client, aioredis.Redis)
-        return await resp.send(self._client, packed, len(entries) + bool(self._replicas))
-
-    async def _send_to_nodes(self, entries: list[Entry]) -> list[object]:
-        """On a cluster: redis-py's pipeline, which sends each node its entries (in
-        order: a shard's stream lives on one node) and keeps a node's errors its own."""
-        pipe = self._client.pipeline(transaction=False)
-        for key, data in entries:
-            pipe.execute_command("XADD", key, "*", "d", data)
-        return await pipe.execute(raise_on_error=False)
 
     def _go_down(self, reason: str, error: BaseException | str) -> None:
         """Refuse appends from now on, and those queued, until Redis answers again."""

@@ -19,9 +19,10 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from shared import keys
+from shared.errors import StoreUnavailable
 from shared.lag import backlog, shard_lag
 from shared.outage import Outage
-from shared.store import UNAVAILABLE, Client, late
+from shared.store import Client, translated
 
 log = logging.getLogger("txflow.ingest")
 
@@ -62,7 +63,7 @@ class LagMonitor:
 
     async def refresh(self) -> None:
         """Read every shard's lag (within the deadline) and update the cache."""
-        async with asyncio.timeout(self._deadline_s):
+        async with translated(self._deadline_s, public=False):
             self.lags = await read_lags(self._client, self._shards)
         self.hot = frozenset(s for s, lag in enumerate(self.lags) if lag > self._max_lag)
         self.refreshes += 1
@@ -86,10 +87,9 @@ class LagMonitor:
             try:
                 await self.refresh()
                 self._outage.ok(_SOURCE)
-            except (TimeoutError, *UNAVAILABLE) as e:  # the last lags stand meanwhile
+            except StoreUnavailable as e:  # the last lags stand meanwhile
                 if not self._stopping:
-                    error = late(self._deadline_s) if isinstance(e, TimeoutError) else e
-                    self._outage.failed(error, _SOURCE)
+                    self._outage.failed(e, _SOURCE)
             except Exception:
                 log.exception("lag monitor: refresh failed")
             await asyncio.sleep(self._interval_s)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+
+from typing_extensions import TypedDict  # pydantic reads it (OpenAPI) on 3.11 too
 
 from services.ingest import problems
 from services.ingest.appender import Appender
@@ -14,8 +15,14 @@ from shared import keys
 from shared.model import Tx
 from shared.sharding import shard_of
 
-Receipt = dict[str, Any]
-"""``{"tx_id", "account_id", "shard", "stream_id"}``: the 202 answer for one transaction."""
+
+class Receipt(TypedDict):
+    """The ``202`` answer for one transaction: where it was appended."""
+
+    tx_id: str
+    account_id: str
+    shard: int
+    stream_id: str
 
 
 class Intake:

@@ -6,19 +6,31 @@ Each read is answered within ``deadline_s``, else ``StoreUnavailable`` (503).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
+
+from typing_extensions import TypedDict  # pydantic reads these (OpenAPI) on 3.11 too
 
 from shared import keys
-from shared.history import page
+from shared.history import HistoryPage, page
 from shared.keys import ShardKeys
-from shared.records import STATE, account_view, tx_view
+from shared.records import STATE, AccountState, TxView, account_view, tx_view
 from shared.sharding import shard_of
 from shared.store import Client, translated
 
 
+class ShardProgress(TypedDict):
+    shard: int
+    ckpt: str | None
+    owner: str | None
+
+
+class Shards(TypedDict):
+    shards: list[ShardProgress]
+
+
 async def account(
     client: Client, shards: int, account_id: str, *, deadline_s: float
-) -> dict[str, Any] | None:
+) -> AccountState | None:
     """The account's state, or ``None`` before its first transaction is processed."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
     async with translated(deadline_s):
@@ -28,7 +40,7 @@ async def account(
 
 async def transaction(
     client: Client, shards: int, account_id: str, tx_id: str, *, deadline_s: float
-) -> dict[str, Any] | None:
+) -> TxView | None:
     """The transaction's record, or ``None`` while it is not processed (or unknown)."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
     async with translated(deadline_s):
@@ -45,7 +57,7 @@ async def history(
     limit: int,
     order: str,
     deadline_s: float,
-) -> dict[str, Any] | None:
+) -> HistoryPage | None:
     """A page of the account's history (``shared.history``), or ``None`` when Redis
     holds nothing of it. Reads the whole account hash: the one read that does."""
     shard_keys = ShardKeys(shard_of(account_id, shards))
@@ -56,7 +68,7 @@ async def history(
     return page(account_id, cast(dict[str, str], fields), cursor=cursor, limit=limit, order=order)
 
 
-async def shards(client: Client, count: int, *, deadline_s: float) -> dict[str, Any]:
+async def shards(client: Client, count: int, *, deadline_s: float) -> Shards:
     """Each shard's checkpoint (the last committed stream ID) and owner.
 
     A client that remembers the stream IDs it was given knows its transactions

@@ -5,7 +5,8 @@ share. A position is the last entry ID read, one per shard. On one Redis an
 ``XREAD BLOCK`` over every shard's log wakes on the first commit of any; on a
 Redis Cluster the logs live in different slots, so each read is one
 non-blocking ``XREAD`` per shard (one pipeline, grouped by node), and a read
-that finds nothing sleeps ``POLL_S`` before the next.
+that finds nothing sleeps ``POLL_S`` before the next. A Redis that is not
+there raises ``StoreUnavailable`` (``store.translating``), never redis-py's errors.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from shared import keys, resp
-from shared.outcomes import Outcome, unpack
-from shared.store import Client
+from shared.outcomes import LoggedOutcome, unpack
+from shared.store import Client, translating
 from shared.streams import id_key
 
 POLL_S = 0.02
 """A cluster reader's pause after a read that found nothing."""
 
-Commit = tuple[int, str, list[Outcome]]
+Commit = tuple[int, str, list[LoggedOutcome]]
 """One ``:out`` entry: its shard, its ID and its outcomes."""
 
 
@@ -42,6 +43,7 @@ class Outboxes:
         self._shard = {key: s for s, key in enumerate(self.keys)}
         self._cluster = isinstance(client, aioredis.RedisCluster)
 
+    @translating
     async def ends(self) -> list[str]:
         """The ID of each shard's newest entry (``0-0`` for an empty log): reading
         from there gets exactly what is committed from now on."""
@@ -50,6 +52,7 @@ class Outboxes:
             pipe.xrevrange(key, "+", "-", count=1)
         return [last[0][0] if last else "0-0" for last in await pipe.execute()]
 
+    @translating
     async def trimmed(self, positions: Sequence[str]) -> list[tuple[int, str]]:
         """The shards whose log may have lost entries after ``positions`` (capped
         away), each with its oldest entry kept.
@@ -71,6 +74,7 @@ class Outboxes:
                 lost.append((s, oldest))
         return lost
 
+    @translating
     async def read(self, positions: list[str], *, block_ms: int, count: int) -> list[Commit]:
         """The commits after ``positions`` (updated in place), oldest first per shard;
         ``[]`` when none came within ``block_ms``."""

@@ -11,11 +11,15 @@ from fastapi import Depends, FastAPI, Path, Query, Request, Response
 
 from services.ingest import auth, body, lookup, media, problems, schemas, stream
 from services.ingest.fairness import client_of
+from services.ingest.intake import Receipt
 from services.ingest.metrics import CONTENT_TYPE, Metrics
 from services.ingest.runtime import Runtime
+from services.ingest.wait import Decided
 from shared import history
 from shared.errors import StoreUnavailable
+from shared.history import HistoryPage
 from shared.model import ID_PATTERN
+from shared.records import AccountState, TxView
 from shared.settings import Settings
 
 IdPath = Annotated[str, Path(pattern=ID_PATTERN, min_length=1, max_length=64)]
@@ -185,8 +189,8 @@ def _v1(app: FastAPI, settings: Settings) -> None:
         post_transaction,
         methods=["POST"],
         status_code=202,
-        response_model=schemas.Receipt,
-        responses=post | schemas.decided(schemas.Decided),
+        response_model=Receipt,
+        responses=post | schemas.decided(Decided),
         dependencies=guards,
         openapi_extra=schemas.single_body(),
     )
@@ -203,21 +207,21 @@ def _v1(app: FastAPI, settings: Settings) -> None:
     app.add_api_route(
         "/v1/accounts/{account_id}",
         get_account,
-        response_model=schemas.AccountState,
+        response_model=AccountState,
         responses=get,
         dependencies=guards,
     )
     app.add_api_route(
         "/v1/accounts/{account_id}/transactions",
         get_history,
-        response_model=schemas.History,
+        response_model=HistoryPage,
         responses=get,
         dependencies=guards,
     )
     app.add_api_route(
         "/v1/accounts/{account_id}/transactions/{tx_id}",
         get_transaction,
-        response_model=schemas.TxRecord,
+        response_model=TxView,
         responses=get,
         dependencies=guards,
     )
@@ -231,7 +235,7 @@ def _v1(app: FastAPI, settings: Settings) -> None:
     app.add_api_route(
         "/v1/shards",
         get_shards,
-        response_model=schemas.Shards,
+        response_model=lookup.Shards,
         responses=common,
         dependencies=guards,
     )
@@ -239,7 +243,7 @@ def _v1(app: FastAPI, settings: Settings) -> None:
 
 def _probes(app: FastAPI) -> None:
     """Health, readiness and metrics: never behind the token."""
-    app.add_api_route("/healthz", healthz, response_model=schemas.Status)
+    app.add_api_route("/healthz", healthz, response_model=schemas.Health)
     app.add_api_route(
         "/readyz", readyz, response_model=schemas.Ready, responses=schemas.problems(503)
     )

@@ -3,7 +3,8 @@
 The POST routes parse their bodies themselves (see ``body.py``), so FastAPI
 cannot infer their request schema; it is declared here from the wire union
 of ``shared.wire``, the one that validates them. Responses are rendered with orjson and
-described by the models below, which are documentation only.
+described by the documents' own TypedDicts (``Receipt``, ``Decided``,
+``AccountState``, ``TxView``, ``HistoryPage``, ``Shards``) and the envelopes below.
 """
 
 from __future__ import annotations
@@ -11,42 +12,21 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel
+from typing_extensions import TypedDict
 
+from services.ingest.intake import Receipt
 from services.ingest.media import JSON, NDJSON_TYPES
 from services.ingest.problems import MEDIA_TYPE as PROBLEM
+from services.ingest.wait import Decided
 from shared.wire import TRANSACTION as TRANSACTION_ADAPTER
 
 
-class Receipt(BaseModel):
-    tx_id: str
-    account_id: str
-    shard: int
-    stream_id: str
-
-
-class BatchReceipt(BaseModel):
+class BatchReceipt(TypedDict):
     accepted: int
     results: list[Receipt]
 
 
-class AccountState(BaseModel):
-    account_id: str
-    available: str
-    held: str
-    total: str
-    locked: bool
-
-
-class Decided(Receipt):
-    """A receipt with its outcome: the ``200`` answer of ``Prefer: wait``."""
-
-    outcome: str
-    reason: str | None
-    account: AccountState | None  # the state after it (none for parked / dead)
-
-
-class BatchDecided(BaseModel):
+class BatchDecided(TypedDict):
     accepted: int
     results: list[Decided]
 
@@ -59,45 +39,16 @@ OUTCOME_STREAM: dict[int | str, dict[str, Any]] = {
 }
 
 
-def decided(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+def decided(model: type[BatchDecided] | type[Decided]) -> dict[int | str, dict[str, Any]]:
     """The ``200`` of a POST with ``Prefer: wait=N`` decided in time."""
     return {200: {"model": model, "description": "Decided within the wait (Prefer: wait=N)"}}
 
 
-class TxRecord(BaseModel):
-    account_id: str
-    tx_id: str
-    type: str | None
-    amount: str | None
-    ref_tx_id: str | None
-    status: str | None
-    state: str | None
-    reason: str | None
-    stream_id: str | None
-
-
-class History(BaseModel):
-    account_id: str
-    order: str
-    transactions: list[TxRecord]
-    next_cursor: str | None
-
-
-class ShardProgress(BaseModel):
-    shard: int
-    ckpt: str | None
-    owner: str | None
-
-
-class Shards(BaseModel):
-    shards: list[ShardProgress]
-
-
-class Status(BaseModel):
+class Health(TypedDict):
     status: str
 
 
-class Ready(Status):
+class Ready(Health):
     pid: int  # the answering process: txflow up checks it is the ingest it started
 
 

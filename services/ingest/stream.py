@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 from starlette.responses import Response, StreamingResponse
@@ -33,8 +33,9 @@ from services.ingest import problems
 from services.ingest.outbox import Commit, Outboxes
 from shared import records
 from shared.errors import StoreUnavailable
-from shared.outcomes import Outcome
-from shared.store import UNAVAILABLE, translated
+from shared.outcomes import LoggedOutcome
+from shared.records import AccountState
+from shared.store import translated
 from shared.streams import is_id
 
 PING_S = 15.0
@@ -58,7 +59,19 @@ def positions_of(last_event_id: str, shards: int) -> list[str]:
     return found
 
 
-def _outcome(o: Outcome) -> dict[str, Any]:
+class OutcomeView(TypedDict):
+    """One outcome of an ``outcomes`` event, as the stream sends it."""
+
+    account_id: str
+    tx_id: str
+    type: str
+    outcome: str
+    reason: str | None
+    stream_id: str
+    account: AccountState | None  # the state after it (none for parked / dead)
+
+
+def _outcome(o: LoggedOutcome) -> OutcomeView:
     state = o.get("s")
     return {
         "account_id": o["a"],
@@ -136,7 +149,7 @@ class Streams:
                 if item is _END:
                     return
                 yield item
-        except (StoreUnavailable, *UNAVAILABLE):
+        except StoreUnavailable:
             return  # the client resumes from its last id
         finally:
             if reader is not None:
@@ -163,7 +176,7 @@ class Streams:
                         queue.put_nowait(_END)
                         return
                     queue.put_nowait(data)
-        except (StoreUnavailable, *UNAVAILABLE):
+        except StoreUnavailable:
             pass
         queue.put_nowait(_END)
 

@@ -20,16 +20,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
-from typing import Any
 
 from services.ingest.intake import Intake, Receipt
 from services.ingest.waiters import Waiters
 from shared import keys, records
 from shared.errors import StoreUnavailable
 from shared.model import Tx
-from shared.outcomes import Outcome
-from shared.store import UNAVAILABLE, Client, translated
+from shared.outcomes import Decision
+from shared.records import AccountState
+from shared.store import Client, translated
 from shared.streams import id_key
+
+
+class Decided(Receipt):
+    """A receipt with its outcome: the ``200`` answer of ``Prefer: wait``."""
+
+    outcome: str
+    reason: str | None
+    account: AccountState | None  # the state after it (none for parked / dead)
 
 
 def preferred_wait(values: Iterable[str]) -> int | None:
@@ -109,25 +117,26 @@ class Wait:
                     await done
                 finally:
                     timer.cancel()
-            outcomes = [w.outcome for w in waiters]
+            outcomes: list[Decision | None] = [w.outcome for w in waiters]
         finally:
             self.waiters.release(waiters)
         return await self._answer(receipts, outcomes)
 
     async def _answer(
-        self, receipts: list[Receipt], outcomes: list[Outcome | None]
+        self, receipts: list[Receipt], outcomes: list[Decision | None]
     ) -> tuple[int, list[Receipt]]:
         looked_up = [i for i, o in enumerate(outcomes) if o is None or "s" not in o]
         if looked_up:
             try:
                 found = await self._look_up([receipts[i] for i in looked_up])
-            except (StoreUnavailable, *UNAVAILABLE):
+            except StoreUnavailable:
                 return 202, receipts
             for i, (outcome, state) in zip(looked_up, found, strict=True):
                 if outcomes[i] is None and outcome is not None:
                     outcomes[i] = outcome
-                if outcomes[i] is not None and state is not None:
-                    outcomes[i] = {**outcomes[i], "s": state}  # type: ignore[dict-item]
+                decision = outcomes[i]
+                if decision is not None and state is not None:
+                    outcomes[i] = {**decision, "s": state}
         if any(o is None for o in outcomes):
             return 202, receipts
         return 200, [
@@ -136,7 +145,7 @@ class Wait:
             if outcome is not None
         ]
 
-    async def _look_up(self, receipts: list[Receipt]) -> list[tuple[Outcome | None, str | None]]:
+    async def _look_up(self, receipts: list[Receipt]) -> list[tuple[Decision | None, str | None]]:
         """Per receipt: its outcome as the records tell it (or ``None``) and the account's state."""
         pipe = self._client.pipeline(transaction=False)
         for r in receipts:
@@ -157,7 +166,7 @@ def _expire(done: asyncio.Future[None]) -> None:
         done.set_result(None)
 
 
-def _recorded(receipt: Receipt, value: str | None, ckpt: str | None) -> Outcome | None:
+def _recorded(receipt: Receipt, value: str | None, ckpt: str | None) -> Decision | None:
     """The outcome of the receipt's entry as its record tells it, else ``None``."""
     if value is None:
         return None
@@ -171,7 +180,7 @@ def _recorded(receipt: Receipt, value: str | None, ckpt: str | None) -> Outcome 
     return None
 
 
-def _decided(receipt: Receipt, outcome: Outcome) -> dict[str, Any]:
+def _decided(receipt: Receipt, outcome: Decision) -> Decided:
     state = outcome.get("s")
     account = None if state is None else records.account_view(receipt["account_id"], state)
     return {**receipt, "outcome": outcome["o"], "reason": outcome.get("r"), "account": account}

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 
 from services.ingest.outbox import Outboxes
 from shared.backoff import compute_backoff
-from shared.outcomes import Outcome
-from shared.store import UNAVAILABLE
+from shared.errors import StoreUnavailable
+from shared.outcomes import LoggedOutcome
 
 log = logging.getLogger("txflow.ingest")
 
@@ -56,8 +56,8 @@ class Waiter:
         self.key = key
         self.request = request
         self.stream_id: str | None = None
-        self.early: list[Outcome] = []
-        self.outcome: Outcome | None = None
+        self.early: list[LoggedOutcome] = []
+        self.outcome: LoggedOutcome | None = None
 
     def bind(self, stream_id: str) -> None:
         """The append answered: ``stream_id`` is this transaction's entry."""
@@ -66,7 +66,7 @@ class Waiter:
             self.offer(outcome)
         self.early.clear()
 
-    def offer(self, outcome: Outcome) -> None:
+    def offer(self, outcome: LoggedOutcome) -> None:
         if self.stream_id is None:
             self.early.append(outcome)
         elif outcome["e"] == self.stream_id and self.outcome is None:
@@ -149,7 +149,9 @@ class Waiters:
                 failures += 1
                 if failures == 1:
                     log.warning(
-                        "outcome reader: %s (retrying)", e, exc_info=not isinstance(e, UNAVAILABLE)
+                        "outcome reader: %s (retrying)",
+                        e,
+                        exc_info=not isinstance(e, StoreUnavailable),
                     )
                 await asyncio.sleep(compute_backoff(failures, max_backoff=2.0))
                 continue

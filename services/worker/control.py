@@ -34,10 +34,10 @@ REQUESTS_PER_LOOK = 10
 
 async def carry_out(runner: ShardRunner) -> bool:
     """Carry out the shard's pending operator requests (a few); whether there were any."""
-    rows: Any = await runner.client.xrange(runner.keys.control, "-", "+", REQUESTS_PER_LOOK)
-    for request_id, fields in rows:
-        await handle(runner, str(request_id), fields)
-    return bool(rows)
+    requests = await runner.store.requests(REQUESTS_PER_LOOK)
+    for request_id, fields in requests:
+        await handle(runner, request_id, fields)
+    return bool(requests)
 
 
 async def handle(runner: ShardRunner, request_id: str, fields: dict[str, str]) -> None:
@@ -76,10 +76,7 @@ async def retry(runner: ShardRunner, request_id: str, request: Request, info: Pa
     outcomes: Counter[str] = Counter()
     skipped = {"skipped": request.entry} if skip else {}
     while True:
-        async with runner.client.pipeline(transaction=False) as pipe:
-            pipe.lrange(held_list, 0, runner.settings.batch - 1)
-            pipe.llen(held_list)
-            rows, total = await pipe.execute()
+        rows, total = await runner.store.held(account, runner.settings.batch)
         entries = [Entry(*held_from(row)) for row in rows]
         if skip and (not entries or entries[0].id != request.entry):
             head = entries[0].id if entries else None

@@ -4,7 +4,8 @@ Membership is a heartbeat in ``txflow:workers`` (a sorted set scored by expiry).
 A lease is ``SET lease worker_id NX PX ttl`` plus ``INCR epoch`` (the fencing
 token), renewed every ttl/3 while it is still ours, deleted when given up.
 The worker decides *when* (``worker.py``: shares, runners); this module says
-*how*, in one place, through the scripts of ``lua/``.
+*how*, in one place, through the scripts of ``lua/``. A Redis that is not
+there raises ``StoreUnavailable`` (``store.translating``), never redis-py's errors.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import asyncio
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from services.worker.scripts import Scripts, evalsha
 from shared import keys
+from shared.errors import StoreUnavailable
 from shared.keys import GROUP, ShardKeys
-from shared.store import UNAVAILABLE, Client
+from shared.store import Client, translating
 
 
 @dataclass(slots=True)
@@ -42,6 +45,7 @@ class Leases:
         self.worker_id = worker_id
         self.ttl_ms = ttl_ms
 
+    @translating
     async def heartbeat(self) -> list[str]:
         """Say this worker is alive for one more TTL; the live workers, this one included."""
         live: list[str] = await evalsha(
@@ -49,6 +53,7 @@ class Leases:
         )
         return live
 
+    @translating
     async def free(self, shards: list[int]) -> set[int]:
         """Those of ``shards`` that nobody holds a lease on."""
         async with self.client.pipeline(transaction=False) as pipe:
@@ -57,6 +62,7 @@ class Leases:
             taken = await pipe.execute()
         return {s for s, t in zip(shards, taken, strict=True) if not t}
 
+    @translating
     async def acquire(self, shard: int) -> Lease | None:
         """Take a free shard and bump its epoch; ``None`` when another worker was faster.
 
@@ -77,30 +83,31 @@ class Leases:
         its old deadline: its runner stops committing when that passes.
         """
         sent = time.monotonic()
-        renew = self.scripts.renew
-        calls = (
-            evalsha(
-                self.client, renew, [ShardKeys(lease.shard).lease], [self.worker_id, self.ttl_ms]
-            )
-            for lease in leases
-        )
+        calls = (self.renew_one(lease) for lease in leases)
         renewed = await asyncio.gather(*calls, return_exceptions=True)
         for lease, ok in zip(leases, renewed, strict=True):
             if ok and not isinstance(ok, BaseException):
                 lease.valid_until = sent + self.ttl_ms / 1000
         return [ok if isinstance(ok, BaseException) else bool(ok) for ok in renewed]
 
+    @translating
+    async def renew_one(self, lease: Lease) -> Any:
+        k = ShardKeys(lease.shard)
+        return await evalsha(
+            self.client, self.scripts.renew, [k.lease], [self.worker_id, self.ttl_ms]
+        )
+
     async def release(self, shard: int) -> None:
         """Give the lease up (only if still ours) and leave the shard's group when idle.
 
         Best effort: a Redis that is down lets the lease expire by itself.
         """
-        k = ShardKeys(shard)
-        with suppress(*UNAVAILABLE):
-            await evalsha(self.client, self.scripts.release, [k.lease], [self.worker_id])
-            await self.leave_group(k)
+        with suppress(StoreUnavailable):
+            await self.give_up(ShardKeys(shard))
 
-    async def leave_group(self, k: ShardKeys) -> None:
+    @translating
+    async def give_up(self, k: ShardKeys) -> None:
+        await evalsha(self.client, self.scripts.release, [k.lease], [self.worker_id])
         # Only a consumer with nothing pending may be deleted: its entries would vanish.
         for consumer in await self.client.xinfo_consumers(k.inbox, GROUP):
             if consumer["name"] == self.worker_id and consumer["pending"] == 0:
@@ -108,5 +115,5 @@ class Leases:
 
     async def resign(self) -> None:
         """Leave the live workers at once (their shares grow at their next tick)."""
-        with suppress(*UNAVAILABLE):
-            await self.client.zrem(keys.WORKERS, self.worker_id)
+        with suppress(StoreUnavailable):
+            await translating(self.client.zrem)(keys.WORKERS, self.worker_id)

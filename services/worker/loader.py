@@ -1,33 +1,29 @@
-"""What a batch needs from Redis, read into the owner's cache; the shard's parked accounts."""
+"""What a batch needs from Redis, read into the owner's cache."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from redis.commands.core import AsyncScript
+from typing import TYPE_CHECKING
 
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.hashes import account_from, record_from
-from services.worker.scripts import evalsha
 from shared.errors import InvalidInput
-from shared.keys import ShardKeys
 from shared.model import Tx
 from shared.parking import Parked
 from shared.records import STATE
-from shared.store import Client
+
+if TYPE_CHECKING:
+    from services.worker.shard_store import ShardStore
 
 # What reading a corrupted hash raises: a field missing, not a number, not a known name.
 UNREADABLE = (KeyError, ValueError, TypeError)
 
 
 class Loader:
-    __slots__ = ("cache", "client", "keys", "script")
+    __slots__ = ("cache", "store")
 
-    def __init__(
-        self, client: Client, script: AsyncScript, keys: ShardKeys, cache: AccountCache
-    ) -> None:
-        self.client, self.script, self.keys, self.cache = client, script, keys, cache
+    def __init__(self, store: ShardStore, cache: AccountCache) -> None:
+        self.store, self.cache = store, cache
 
     async def load(self, txs: list[Tx | InvalidInput], parked: dict[str, Parked]) -> dict[str, str]:
         """Fill the cache with what these transactions need: one round trip, the state
@@ -41,10 +37,8 @@ class Loader:
         wanted = wanted_fields(txs, self.cache, parked)
         if not wanted:
             return unreadable
-        replies = await evalsha(
-            self.client,
-            self.script,
-            [self.keys.account(a) for a in wanted],
+        replies = await self.store.load(
+            [self.store.keys.account(a) for a in wanted],
             [",".join(fields) for fields in wanted.values()],
         )
         for (account_id, fields), values in zip(wanted.items(), replies, strict=True):
@@ -68,10 +62,6 @@ class Loader:
             self.cache.put(account_id, CachedAccount(account_from(state), complete=False))
         if records:
             self.cache.add_records(account_id, records)
-
-    async def parked(self) -> dict[str, Parked]:
-        found: Any = await self.client.hgetall(self.keys.parked)
-        return {str(a): Parked.decode(info) for a, info in found.items()}
 
 
 def wanted_fields(

@@ -19,12 +19,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
 from shared import resp
-from shared.errors import StoreUnavailable
 from shared.replicas import Replicas
-from shared.store import Client, refusing
+from shared.store import Client
 
 Arg = str | bytes | int
 
@@ -41,21 +40,14 @@ async def evalsha(
     *,
     durable: Replicas | None = None,
 ) -> Any:
-    """Run ``script`` with ``keys`` and ``args``; its reply (errors raised).
-
-    A Redis that takes no writes for now (``store.refusing``: OOM, a replica)
-    raises ``StoreUnavailable``, as an unreachable one does: retry later.
+    """Run ``script`` with ``keys`` and ``args``; its reply (errors raised: its callers,
+    ``ShardStore`` and ``Leases``, translate them with ``store.translating``).
     With ``durable`` (``TXFLOW_MIN_REPLICAS``), its ``WAIT`` follows the script on
     the same connection, in the same round trip; too few replicas acknowledging
     raise ``ReplicasUnavailable`` — the script's writes stand on the primary.
     """
     if not isinstance(client, aioredis.Redis):
-        try:
-            return await script(keys=keys, args=args)
-        except ResponseError as e:
-            if refusing(e):
-                raise StoreUnavailable(f"Redis refuses writes: {e}") from None
-            raise
+        return await script(keys=keys, args=args)
     packed = resp.pack("EVALSHA", script.sha, len(keys), *keys, *args)
     try:
         return await _execute(client, packed, durable)

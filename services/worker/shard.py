@@ -4,6 +4,9 @@ Claimed entries are processed before new ones: the previous owner may have
 read them, in order, before it died. ``ckpt`` is the truth about progress and
 every commit is fenced and checked for contiguity by ``lua/commit.lua``, so a
 runner may stop at any instant without losing or doubling anything.
+
+The runner holds the loop and its policy; every Redis command is its
+``ShardStore``'s (``shard_store.py``), which raises only txflow's errors.
 """
 
 from __future__ import annotations
@@ -14,32 +17,22 @@ import logging
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from services.worker import batch, commit, control, policy
-from services.worker.backlog import seed_committed
-from services.worker.batch import Entry, Plan, Planner, entries_of, entries_of_read
+from services.worker.batch import Entry, Plan, Planner, entries_of_read
 from services.worker.cache import AccountCache
 from services.worker.leases import Lease
 from services.worker.loader import Loader
-from services.worker.scripts import Scripts, evalsha
-from shared import resp
+from services.worker.shard_store import ShardStore
 from shared.backoff import compute_backoff
-from shared.errors import Fenced, Gap, InvalidInput, ProcessingFailed
-from shared.keys import GROUP, ShardKeys
+from shared.errors import Fenced, Gap, InvalidInput, ProcessingFailed, StoreUnavailable
 from shared.model import Tx
 from shared.outage import Outage
 from shared.parking import Parked
-from shared.replicas import Replicas, ReplicasUnavailable
+from shared.replicas import ReplicasUnavailable
 from shared.settings import Settings
-from shared.store import UNAVAILABLE, Client
 from shared.streams import id_key, trim_floor
 
 log = logging.getLogger("txflow.worker")
-
-
-def _raw(response: Any, **options: Any) -> Any:
-    return response
 
 
 class Redeliver(Exception):
@@ -49,35 +42,26 @@ class Redeliver(Exception):
 class ShardRunner:
     def __init__(
         self,
-        client: Client,
-        scripts: Scripts,
+        store: ShardStore,
         settings: Settings,
-        worker_id: str,
         lease: Lease,
         *,
         burst: bool = False,
         outage: Outage | None = None,
     ) -> None:
-        self.client = client
-        self.scripts = scripts
+        self.store = store
         self.settings = settings
-        self.worker_id = worker_id
+        self.worker_id = store.worker_id
         self.lease = lease
         self.shard = lease.shard
-        self.keys = ShardKeys(lease.shard)
+        self.keys = store.keys
         self.burst = burst
         self.outage = outage or Outage(log, f"shard {lease.shard}: Redis")  # logs once per outage
         # The budget is for a worker owning every shard; each shard has its part.
         accounts = max(100, settings.cache_max_accounts // settings.shards)
         records = max(1000, settings.cache_max_records // settings.shards)
         self.cache = AccountCache(settings.cache_idle_s, accounts, max_records=records)
-        self.loader = Loader(client, scripts.load, self.keys, self.cache)
-        # XREADGROUP replies are read raw by batch.entries_of_read (the hot path).
-        client.set_response_callback("XREADGROUP", _raw)
-        self.read_command = resp.pack(
-            "XREADGROUP", "GROUP", GROUP, worker_id, "COUNT", settings.batch,
-            "BLOCK", settings.block_ms, "STREAMS", self.keys.inbox, ">",
-        )  # fmt: skip
+        self.loader = Loader(store, self.cache)
         self.ckpt: str | None = None
         self.parked: dict[str, Parked] = {}  # the shard's parked accounts (loaded by sync)
         self.control_due = 0.0  # when operator requests must be looked for next (monotonic)
@@ -85,7 +69,6 @@ class ShardRunner:
         self.stopping = asyncio.Event()
         self.processed = 0
         self.outs_per_commit = 1.0  # a moving average, for the cap of :out
-        self.durable = Replicas(settings)  # a commit counts once replicas have it
         self.behind: int | None = None  # after a WAIT fell short: the offset replicas must reach
 
     def stop(self) -> None:
@@ -121,7 +104,7 @@ class ShardRunner:
             except Fenced as e:
                 log.warning("shard %d: fenced (%s); dropping it", self.shard, e)
                 return
-            except UNAVAILABLE as e:
+            except StoreUnavailable as e:
                 # The last commit may or may not have happened: forget the cache.
                 self.cache.clear()
                 synced = False
@@ -141,14 +124,14 @@ class ShardRunner:
     async def wait_for_replicas(self) -> None:
         """Raise ``ReplicasUnavailable`` until the replicas have what was committed."""
         target = None if self.behind == -1 else self.behind
-        self.behind = await self.durable.caught_up(self.client, target)
+        self.behind = await self.store.replicas_behind(target)
         if self.behind is not None:
             raise ReplicasUnavailable("the replicas have not caught up with the last commit")
 
     async def step(self) -> bool:
         """Read new entries and commit them, and carry out operator requests (when idle,
         and at least every ``block_ms`` under load); false when there was nothing to do."""
-        entries = entries_of_read(await self.read())
+        entries = entries_of_read(await self.store.read())
         if entries:
             await self.process(entries, claimed=False)
         else:
@@ -158,18 +141,6 @@ class ShardRunner:
         self.control_due = time.monotonic() + self.settings.block_ms / 1000
         return await control.carry_out(self) or bool(entries)
 
-    async def read(self) -> Any:
-        """``XREADGROUP … COUNT batch BLOCK block_ms … >`` of this shard, raw."""
-        if isinstance(self.client, aioredis.Redis):  # packed once (shared.resp)
-            return await resp.execute(self.client, self.read_command)
-        return await self.client.xreadgroup(
-            GROUP,
-            self.worker_id,
-            {self.keys.inbox: ">"},
-            count=self.settings.batch,
-            block=self.settings.block_ms,
-        )
-
     async def sync(self, *, claim: bool = True) -> None:
         """Take over everything pending (when ``claim``), process all delivered after ckpt.
 
@@ -178,49 +149,22 @@ class ShardRunner:
         consumer and counts one more delivery (see ``over_delivered``).
         """
         if claim:
-            await self.claim_pending()
-        await seed_committed(self.client, self.scripts, self.keys, self.worker_id, self.lease)
-        self.parked = await self.loader.parked()
-        last = await self.last_delivered()
-        self.ckpt = await self.get_ckpt()
+            await self.store.claim_pending()
+            self.claimed = True
+            await self.store.forget_idle_consumers()  # keep the group tidy
+        await self.store.seed_committed(self.lease)
+        self.parked = await self.store.parked()
+        last = await self.store.last_delivered()
+        self.ckpt = await self.store.ckpt()
         while last is not None and (self.ckpt is None or id_key(self.ckpt) < id_key(last)):
-            start = "-" if self.ckpt is None else f"({self.ckpt}"
-            rows = await self.client.xrange(self.keys.inbox, start, last, count=self.settings.batch)
-            if not rows:
+            entries = await self.store.delivered_after(self.ckpt, last)
+            if not entries:
                 break
-            await self.process(entries_of(rows), claimed=True)
-
-    async def get_ckpt(self) -> str | None:
-        ckpt: Any = await self.client.get(self.keys.ckpt)  # decode_responses=True: a str
-        return None if ckpt is None else str(ckpt)
-
-    async def claim_pending(self) -> None:
-        cursor = "0-0"
-        while True:
-            cursor, _claimed, *_ = await self.client.xautoclaim(
-                self.keys.inbox, GROUP, self.worker_id, 0, cursor, count=self.settings.batch
-            )
-            if cursor in ("0-0", b"0-0"):
-                break
-        self.claimed = True
-        await self.forget_idle_consumers()
-
-    async def forget_idle_consumers(self) -> None:
-        # Consumers of dead workers own nothing after the claim; keep the group tidy.
-        for consumer in await self.client.xinfo_consumers(self.keys.inbox, GROUP):
-            if consumer["name"] != self.worker_id and consumer["pending"] == 0:
-                await self.client.xgroup_delconsumer(self.keys.inbox, GROUP, consumer["name"])
-
-    async def last_delivered(self) -> str | None:
-        for group in await self.client.xinfo_groups(self.keys.inbox):
-            if group["name"] == GROUP:
-                last = str(group["last-delivered-id"])
-                return None if last == "0-0" else last
-        return None
+            await self.process(entries, claimed=True)
 
     async def stolen(self) -> bool:
         """Whether entries after ckpt were delivered elsewhere (a zombie's late read)."""
-        last = await self.last_delivered()
+        last = await self.store.last_delivered()
         return last is not None and (self.ckpt is None or id_key(last) > id_key(self.ckpt))
 
     async def process(self, entries: list[Entry], *, claimed: bool) -> None:
@@ -270,29 +214,23 @@ class ShardRunner:
 
     async def over_delivered(self, entries: list[Entry]) -> dict[str, str]:
         """Claimed entries whose earlier deliveries all failed, too many times: given up on."""
-        pending: list[dict[str, Any]] = await self.client.xpending_range(
-            self.keys.inbox, GROUP, entries[0].id, entries[-1].id, len(entries)
-        )
+        pending = await self.store.deliveries(entries[0].id, entries[-1].id, len(entries))
         limit = self.settings.max_deliveries
         return {
-            p["message_id"]: f"delivered {p['times_delivered']} times without a commit"
-            for p in pending
+            entry_id: f"delivered {times} times without a commit"
+            for entry_id, times in pending.items()
             # this claim counted a delivery of its own: the earlier ones failed
-            if policy.exhausted(p["times_delivered"] - 1, limit)
+            if policy.exhausted(times - 1, limit)
         }
 
     async def deliveries(self, entry_id: str) -> int:
-        pending: Any = await self.client.xpending_range(
-            self.keys.inbox, GROUP, entry_id, entry_id, 1
-        )
-        return int(pending[0]["times_delivered"]) if pending else 1
+        return (await self.store.deliveries(entry_id, entry_id, 1)).get(entry_id, 1)
 
     async def commit(self, plan: Plan) -> None:
         if not self.lease.valid:
             raise Fenced("lease not renewed in time")
         keys, args = self.commit_args(plan)
-        reply = await evalsha(self.client, self.scripts.commit, keys, args, durable=self.durable)
-        commit.check(reply, plan)
+        await self.store.commit(plan, keys, args)
         plan.install(self.cache, self.parked)
         self.cache.evict_idle()
         for account_id, info in plan.parking.parked.items() if plan.parking else ():

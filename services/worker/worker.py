@@ -20,12 +20,13 @@ from services.worker import shares
 from services.worker.leases import Leases
 from services.worker.scripts import Scripts
 from services.worker.shard import ShardRunner
+from services.worker.shard_store import ShardStore
 from shared import replicas
 from shared.deployment import ensure_deployment
-from shared.errors import ConfigError
+from shared.errors import ConfigError, StoreUnavailable
 from shared.outage import Outage
 from shared.settings import Settings
-from shared.store import UNAVAILABLE, Client
+from shared.store import Client
 
 log = logging.getLogger("txflow.worker")
 EAGER_TICK_S = 0.25
@@ -78,7 +79,7 @@ class Worker:
                 try:
                     await self.tick()
                     self.outage.ok("tick")
-                except UNAVAILABLE as e:
+                except StoreUnavailable as e:
                     self.outage.failed(e, "tick")
                 except Exception as e:
                     # While a cluster node goes down, redis-py's cluster client can fail
@@ -144,7 +145,7 @@ class Worker:
                 self.runners.pop(shard)[1].cancel()  # stop at once; the commit is fenced anyway
                 self.outage.ok(shard)  # its runner tries no more
         failures = [e for e in renewed if isinstance(e, BaseException)]
-        unexpected = [e for e in failures if not isinstance(e, UNAVAILABLE)]
+        unexpected = [e for e in failures if not isinstance(e, StoreUnavailable)]
         if unexpected:
             raise unexpected[0]
         if failures:
@@ -156,15 +157,8 @@ class Worker:
         lease = await self.leases.acquire(shard)
         if lease is None:
             return  # another worker was faster
-        runner = ShardRunner(
-            self.client,
-            self.scripts,
-            self.settings,
-            self.id,
-            lease,
-            burst=self.burst,
-            outage=self.outage,
-        )
+        store = ShardStore(self.client, self.scripts, self.settings, self.id, shard)
+        runner = ShardRunner(store, self.settings, lease, burst=self.burst, outage=self.outage)
         task = asyncio.create_task(runner.run(), name=f"shard-{shard}")
         self.runners[shard] = (runner, task)
         log.info("worker %s acquired shard %d (epoch %d)", self.id, shard, lease.token)

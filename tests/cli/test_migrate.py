@@ -23,8 +23,8 @@ from shared.errors import SchemaMismatch
 from shared.keys import ShardKeys
 from shared.model import Tx, TxType
 from shared.sharding import shard_of
+from tests.apps import make_settings, serve
 from tests.cli.support import txflow
-from tests.ingest.conftest import make_settings, serve
 from tests.worker.support import SHARDS, account, append, deposit, drain, outcomes, stored
 
 B_DEPOSITS = 30

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import pytest
 from rich.console import Console
 
-from services.cli.status import render
+from services.cli.status import ShardStatus, Snapshot, WorkerStatus, render
 
 
-def snapshot(shards: int, nodes: list[str]) -> dict[str, Any]:
+def snapshot(shards: int, nodes: list[str]) -> Snapshot:
     owners = ["devbox-1234567-ab12", "devbox-1234568-cd34"]
-    rows = [
+    rows: list[ShardStatus] = [
         {
             "shard": s,
             "node": nodes[s % len(nodes)],
@@ -24,14 +23,21 @@ def snapshot(shards: int, nodes: list[str]) -> dict[str, Any]:
             "pending": 500,
             "oldest_pending_ms": 12_345,
             "dlq": 3,
+            "parked": 0,
+            "held": 0,
+            "appended": None,
+            "committed": None,
         }
         for s in range(shards)
     ]
-    workers = [{"id": w, "expires_in_ms": 9_800} for w in owners]
+    workers: list[WorkerStatus] = [
+        {"id": w, "expires_in_ms": 9_800, "shards": list(range(n, shards, 2))}
+        for n, w in enumerate(owners)
+    ]
     return {"shards": rows, "workers": workers}
 
 
-def on_screen(snap: dict[str, Any], width: int = 80) -> list[str]:
+def on_screen(snap: Snapshot, width: int = 80) -> list[str]:
     console = Console(width=width, record=True, file=io.StringIO())
     console.print(render(snap))
     return console.export_text().rstrip("\n").split("\n")

@@ -7,7 +7,7 @@ import redis
 
 from shared.keys import ShardKeys
 from shared.sharding import shard_of
-from tests.ingest.conftest import SHARDS, make_settings, serve
+from tests.apps import SHARDS, make_settings, serve
 from tests.worker.support import deposit
 
 TOKEN = {"authorization": "Bearer t"}

@@ -25,6 +25,7 @@ from services.worker.batch import Entry, Plan, decode_all
 from services.worker.leases import Lease
 from services.worker.scripts import Scripts
 from services.worker.shard import ShardRunner
+from services.worker.shard_store import ShardStore
 from services.worker.worker import Worker
 from shared.keys import ShardKeys
 from shared.model import ID_PATTERN, Tx, TxType
@@ -84,7 +85,8 @@ def test_a_commit_of_many_accounts_names_keys_of_one_slot() -> None:
     client = aioredis.Redis()  # never connected: only the arguments are built
     settings = Settings(shards=SHARDS)
     lease = Lease(shard, 1, time.monotonic() + 60)
-    runner = ShardRunner(client, Scripts.register(client), settings, "w", lease)
+    store = ShardStore(client, Scripts.register(client), settings, "w", shard)
+    runner = ShardRunner(store, settings, lease)
     accounts = accounts_of(shard, 300)
     plan = a_big_plan(runner, accounts)
     keys, _ = runner.commit_args(plan)

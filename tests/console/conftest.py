@@ -1,14 +1,13 @@
-"""The console's tests: the in-process ingest fixtures of ``tests/ingest/conftest.py``, and
-the list of the browser tests' screenshots at the end of the run."""
+"""The console's tests: the list of the browser tests' screenshots at the end of the run.
+
+(The in-process ingest fixtures, ``api`` and ``guarded``, are ``tests/conftest.py``'s.)
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.console import browser
-from tests.ingest.conftest import api, guarded
-
-__all__ = ["api", "guarded"]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 import redis
+from pydantic import TypeAdapter
 
 from services.cli.probe import wait_until_up
 from services.cli.redis_process import RedisProcess, free_port
@@ -208,7 +209,7 @@ def act(page: Page, account: str, button: str) -> dict[str, Any]:
         ).click()
     assert answer.value.status == 200
     doc: dict[str, Any] = answer.value.json()
-    Resolved.model_validate(doc)
+    TypeAdapter(Resolved).validate_python(doc)
     page.locator(f'#parked tr[data-account="{account}"]').wait_for(state="detached")
     return doc
 

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.ingest.conftest import Api
+from tests.apps import Api
 
 # Where an HTML page names what it loads: src/href attributes, and Swagger UI's ``url:``.
 REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)|url:\s*'([^']+)'""")

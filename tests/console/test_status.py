@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import redis
+from pydantic import TypeAdapter
 
 from services.cli import status
 from services.cli.redis_process import RedisProcess
@@ -17,7 +18,7 @@ from shared.keys import ShardKeys
 from shared.model import Tx, TxType
 from shared.parking import Parked, Request
 from shared.sharding import shard_of
-from tests.ingest.conftest import (
+from tests.apps import (
     SHARDS,
     TOKEN,
     Api,
@@ -36,7 +37,7 @@ async def read(http: httpx.AsyncClient, headers: dict[str, str] | None = None) -
     response = await http.get("/v1/status", headers=headers)
     assert response.status_code == 200, response.text
     doc: dict[str, Any] = response.json()
-    Status.model_validate(doc)  # every field described, none missing (extra="forbid")
+    TypeAdapter(Status).validate_python(doc)  # every field described, none missing (extra="forbid")
     return doc
 
 
@@ -165,7 +166,7 @@ async def test_a_retry_no_owner_answers_in_time_stays_queued(redis_url: str) -> 
         }
         answer = await api.http.post("/v1/parked/alice/retry", headers=AUTH)
         assert answer.status_code == 202, answer.text
-        Resolved.model_validate(answer.json())
+        TypeAdapter(Resolved).validate_python(answer.json())
         assert answer.json()["status"] == "queued" and "stays queued" in answer.json()["message"]
         ((_, request),) = await api.redis.xrange(k.control)
         assert request == Request("retry", "alice").fields()  # for the owner to carry out

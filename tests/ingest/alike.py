@@ -10,7 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
-from tests.ingest.conftest import Api
+from tests.apps import Api
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.ingest.conftest import deposit
+from tests.apps import deposit
 
 JSON = {"content-type": "application/json"}
 

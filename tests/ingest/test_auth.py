@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.settings import Settings
-from tests.ingest.conftest import TOKEN, Api, assert_problem, deposit
+from tests.apps import TOKEN, Api, assert_problem, deposit
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from services.worker.worker import Worker
 from shared.keys import GROUP, ShardKeys
 from shared.lag import backlog, shard_lag
-from tests.ingest.conftest import (
+from tests.apps import (
     Api,
     account_in_shard,
     assert_problem,

@@ -8,10 +8,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from services.ingest.appender import Appender, pack_xadds
+from services.ingest.appender import Appender
+from services.ingest.xadd import pack
 from shared.errors import StoreUnavailable
 from shared.sharding import shard_of
-from tests.ingest.conftest import SHARDS, Api, deposit
+from tests.apps import SHARDS, Api, deposit
 
 
 async def test_concurrent_single_posts_are_coalesced_into_fewer_pipelines(api: Api) -> None:
@@ -79,4 +80,4 @@ def test_packed_pipeline_is_byte_for_byte_what_redis_py_sends() -> None:
     expected = b"".join(
         connection.pack_commands([("XADD", key, "*", "d", data) for key, data in entries])
     )
-    assert pack_xadds(entries) == expected
+    assert pack(entries) == expected

@@ -12,8 +12,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from tests.apps import TOKEN, Api, assert_problem, deposit
 from tests.ingest.alike import answered_alike, post
-from tests.ingest.conftest import TOKEN, Api, assert_problem, deposit
 
 REFUSED = [
     None,

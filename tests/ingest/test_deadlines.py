@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from services.cli.redis_process import RedisProcess
 from shared.sharding import shard_of
-from tests.ingest.conftest import (
+from tests.apps import (
     SHARDS,
     Api,
     assert_problem,

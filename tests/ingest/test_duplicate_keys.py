@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.ingest import duplicates
+from tests.apps import Api, assert_problem, deposit
 from tests.ingest.alike import answered_alike, post
-from tests.ingest.conftest import Api, assert_problem, deposit
 
 REPEATED_AMOUNT = (
     b'{"tx_id":"t1","account_id":"alice","type":"deposit","amount":"1","amount":"1000"}'

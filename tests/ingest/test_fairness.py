@@ -18,7 +18,7 @@ import pytest
 from services.ingest.fairness import ClientShares
 from services.worker.worker import Worker
 from shared.keys import ShardKeys
-from tests.ingest.conftest import (
+from tests.apps import (
     Api,
     account_in_shard,
     assert_problem,

@@ -18,8 +18,7 @@ from starlette.types import Message
 from services.cli.redis_process import RedisProcess
 from services.ingest.fastpath import FastPath
 from shared.keys import ShardKeys
-from tests.ingest.alike import Recorder, answered_alike, behind, counted, post, samples
-from tests.ingest.conftest import (
+from tests.apps import (
     TOKEN,
     Api,
     account_in_shard,
@@ -27,6 +26,7 @@ from tests.ingest.conftest import (
     make_settings,
     serve,
 )
+from tests.ingest.alike import Recorder, answered_alike, behind, counted, post, samples
 from tests.ingest.documents import INVALID, JSON
 from tests.polling import eventually
 

@@ -8,7 +8,7 @@ from typing import Any
 import redis
 
 from services.cli import account as account_cli
-from tests.ingest.conftest import Api, assert_problem
+from tests.apps import Api, assert_problem
 from tests.worker.support import append, deposit, drain, history
 
 PATH = "/v1/accounts/a/transactions"

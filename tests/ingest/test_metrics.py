@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.sharding import shard_of
-from tests.ingest.conftest import SHARDS, Api, deposit
+from tests.apps import SHARDS, Api, deposit
 from tests.poison import Poison, install
 from tests.worker.support import drain
 
@@ -46,7 +46,7 @@ async def test_unmatched_paths_are_counted_under_one_label(api: Api) -> None:
 
 
 async def test_apps_do_not_share_a_registry(api: Api, redis_url: str) -> None:
-    from tests.ingest.conftest import make_settings, serve
+    from tests.apps import make_settings, serve
 
     await api.http.post("/v1/transactions", json=deposit("t1"))
     async with serve(make_settings(redis_url)) as other:

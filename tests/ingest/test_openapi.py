@@ -22,7 +22,7 @@ from schemathesis.checks import (
 from schemathesis.python.asgi import shutdown_lifespans
 
 from services.ingest.app import create_app
-from tests.ingest.conftest import make_settings
+from tests.apps import make_settings
 
 CHECKS = [
     not_a_server_error,

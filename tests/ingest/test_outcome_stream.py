@@ -22,7 +22,7 @@ from services.ingest.stream import _END, Streams
 from shared import keys
 from shared.store import connect
 from tests import config
-from tests.ingest.conftest import Api, assert_problem
+from tests.apps import Api, assert_problem
 from tests.polling import wait_for
 from tests.stack import Stack
 

@@ -14,7 +14,7 @@ from shared import keys
 from shared.keys import ShardKeys
 from shared.model import Tx
 from shared.sharding import shard_of
-from tests.ingest.conftest import deposit, ingest_process
+from tests.apps import deposit, ingest_process
 
 
 def test_service_process_accepts_a_transaction_and_stops_cleanly(redis_url: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from shared.keys import ShardKeys
 from shared.records import STATE, pack, pack_state
 from shared.sharding import shard_of
-from tests.ingest.conftest import SHARDS, Api, assert_problem
+from tests.apps import SHARDS, Api, assert_problem
 
 
 async def test_account_is_404_until_the_worker_writes_it(api: Api) -> None:

@@ -12,7 +12,7 @@ from services.cli.redis_process import RedisProcess
 from shared import keys
 from shared.deployment import SCHEMA_VERSION
 from shared.errors import ShardCountMismatch, StoreUnavailable
-from tests.ingest.conftest import Api, assert_problem, deposit, make_settings, serve
+from tests.apps import Api, assert_problem, deposit, make_settings, serve
 from tests.polling import eventually
 
 

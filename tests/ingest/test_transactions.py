@@ -10,7 +10,7 @@ import orjson
 from shared.model import TxType
 from shared.sharding import shard_of
 from shared.wire import TRANSACTION
-from tests.ingest.conftest import SHARDS, Api, deposit
+from tests.apps import SHARDS, Api, deposit
 
 
 async def test_single_post_answers_202_after_appending_the_encoded_transaction(api: Api) -> None:

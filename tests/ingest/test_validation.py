@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.ingest.conftest import Api, assert_problem, deposit, make_settings, serve
+from tests.apps import Api, assert_problem, deposit, make_settings, serve
 from tests.ingest.documents import DEPOSIT, DISPUTE, INVALID, JSON, changed
 
 

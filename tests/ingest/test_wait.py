@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from services.ingest.wait import _recorded, preferred_wait
 from services.ingest.waiters import Waiter
 from services.worker.worker import Worker
-from tests.ingest.conftest import SHARDS, Api, deposit, make_settings, serve
+from tests.apps import SHARDS, Api, deposit, make_settings, serve
 from tests.poison import Poison, install
 
 WAIT = {"prefer": "wait=10"}

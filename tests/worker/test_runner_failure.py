@@ -14,6 +14,7 @@ from services.worker.batch import Entry, Planner, decode_all
 from services.worker.leases import Lease
 from services.worker.scripts import Scripts
 from services.worker.shard import ShardRunner
+from services.worker.shard_store import ShardStore
 from services.worker.worker import Worker
 from shared.errors import ProcessingFailed
 from shared.keys import shard_keys
@@ -51,9 +52,8 @@ def test_planning_an_entry_that_raises_names_it_and_makes_no_plan(
 ) -> None:
     client = aioredis.Redis()  # never connected: planning reads nothing
     settings = worker_settings("redis://127.0.0.1:1/0")
-    runner = ShardRunner(
-        client, Scripts.register(client), settings, "w", Lease(0, 1, time.monotonic() + 60)
-    )
+    store = ShardStore(client, Scripts.register(client), settings, "w", 0)
+    runner = ShardRunner(store, settings, Lease(0, 1, time.monotonic() + 60))
     txs = [Tx("a", str(n), TxType.DEPOSIT, 100) for n in range(3)]
     entries = [Entry(f"1-{n}", tx.encode().decode()) for n, tx in enumerate(txs)]
     add = Planner.add

@@ -1,4 +1,4 @@
-"""In-process ingest apps against the harness's Redis.
+"""Ingest apps for tests, in process against the harness's Redis or as a child process.
 
 ``serve(settings)`` runs the app's lifespan (``httpx.ASGITransport`` does not)
 and yields an ``Api``: an HTTP client on the app (the fast path in front of
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 import redis.asyncio as aioredis
 
 from services.cli.probe import wait_until_up
@@ -79,19 +78,6 @@ async def serve(settings: Settings) -> AsyncIterator[Api]:
 TOKEN = "s3cret-token"
 
 
-@pytest.fixture
-async def guarded(redis_url: str) -> AsyncIterator[Api]:
-    """A service behind the bearer token ``TOKEN``."""
-    async with serve(make_settings(redis_url, api_token=TOKEN)) as api:
-        yield api
-
-
-@pytest.fixture
-async def api(redis_url: str) -> AsyncIterator[Api]:
-    async with serve(make_settings(redis_url)) as running:
-        yield running
-
-
 def account_in_shard(shard: int, prefix: str = "acct") -> str:
     """An account id that lives on ``shard`` (of ``SHARDS``)."""
     return next(
@@ -113,7 +99,7 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return doc
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
