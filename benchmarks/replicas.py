@@ -21,8 +21,8 @@ def part(quick: bool, tmp: Path) -> dict[str, Any]:
         follow = ["--replicaof", "127.0.0.1", str(rig.server.port)]
         replica = RedisProcess(tmp / "replica", extra=follow).start()
         try:
-            wait_until(lambda: rig.client.incr("sync") and rig.client.wait(1, 100) >= 1, 60,
-                       "the replica in sync")  # fmt: skip
+            synced = lambda: rig.client.incr("sync") and rig.client.wait(1, 100) >= 1  # noqa: E731
+            wait_until(synced, 60, "the replica in sync")
             runs = {}
             for n in (0, 1):
                 rig.reset()
