@@ -176,6 +176,17 @@ def wait(r: Doc) -> list[str]:
     return table([*head, "answers", "ingest CPU µs/tx"], rows)
 
 
+def replicas(r: Doc) -> list[str]:
+    """The end-to-end peak with a replica on the same machine, without and with WAIT."""
+    rows = [[
+        f"TXFLOW_MIN_REPLICAS={n}, {p['entries']:,} tx flat out", cell(p["accepted_tx_s"], ",.0f"),
+        cell(p["applied_tx_s"], ",.0f"), f"{p['p50_ms']} / {p['p99_ms']}", cell(p["outcomes"], ""),
+    ] for n, p in ((0, r["min_replicas_0"]), (1, r["min_replicas_1"]))]  # fmt: skip
+    rows.append(["applied tx/s, 1 against 0", "", f"**{r['ratio']:.2f}**", "", ""])
+    head = ["run", "accepted tx/s", "applied tx/s", "accepted → applied p50 / p99 ms"]
+    return table([*head, "outcomes"], rows)
+
+
 def run(p: Doc) -> list[str]:
     date = p["date"] + (f" — from the previous harness ({p['harness']})" if "harness" in p else "")
     status = f"failed: {p['error']}" if p.get("error") else "ok"
@@ -195,6 +206,8 @@ def render(doc: Doc, chart: bool) -> str:
     lines += ["### Scale", "", *scale(r)] if (r := result(parts, "scale")) else []
     lines += ["### End to end", "", *e2e(r, chart)] if (r := result(parts, "e2e")) else []
     lines += ["### Waiting for the outcome", "", *wait(r)] if (r := result(parts, "wait")) else []
+    title = "### A replica, waited for (TXFLOW_MIN_REPLICAS)"
+    lines += [title, "", *replicas(r)] if (r := result(parts, "replicas")) else []
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -34,7 +34,7 @@ except ImportError as e:
         f"benchmarks/run.py needs the bench extra ({e.name} missing): pip install -e '.[bench]'"
     )
 
-from benchmarks import e2e, ingest, report, wait, worker
+from benchmarks import e2e, ingest, replicas, report, wait, worker
 from benchmarks.rig import machine
 from services.cli.redis_process import NoRedisServer, find_binary
 
@@ -44,6 +44,7 @@ PARTS: dict[str, Callable[[bool, Path], dict[str, Any]]] = {
     "scale": worker.scale_part,
     "e2e": e2e.part,
     "wait": wait.part,
+    "replicas": replicas.part,
 }
 
 

@@ -48,7 +48,9 @@ def test_compose_has_redis_with_aof_ingest_and_a_scalable_worker(compose: dict) 
         assert services[name]["restart"] == "unless-stopped", f"{name} is not restarted"
 
 
-@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.cluster.yml"])
+@pytest.mark.parametrize(
+    "name", ["docker-compose.yml", "docker-compose.cluster.yml", "docker-compose.replicas.yml"]
+)
 def test_ingest_scales_behind_one_port(name: str) -> None:
     services = yaml.safe_load((ROOT / name).read_text())["services"]
     # --scale ingest=K: nothing that two replicas could not both have

@@ -1,4 +1,4 @@
-"""Soak mode: ``python -m tests.faults --minutes 30 --seed S [--poison N]``.
+"""Soak mode: ``python -m tests.faults --minutes 30 --seed S [--poison N] [--replicated]``.
 
 Runs ingest and workers on a Redis with AOF ``always`` under continuous load,
 injects every kind of fault on a random schedule drawn from the seed (a
@@ -9,6 +9,11 @@ Poison too: the workers run under the test hook ``tests.poison``, and 1 in
 ``--poison`` transactions raises in their decision path until the medic
 (``tests.faults.medic``) fixes it and retries its parked account, as an
 operator would. ``--poison 0``: none.
+
+``--replicated``: a primary, a replica and three sentinels instead
+(``tests.faults.replicated``), ``TXFLOW_MIN_REPLICAS=1``; the faults include
+kill -9 of the primary (a failover) instead of a restart of the one Redis, and
+no network stall (a worker finds its Redis through the sentinels, not a proxy).
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ from tests.faults.checker import (
     verify,
 )
 from tests.faults.medic import Medic
-from tests.faults.scenarios import KINDS, Faults
+from tests.faults.replicated import Replicated
+from tests.faults.scenarios import KINDS, Fault, Faults
 from tests.polling import wait_for
 from tests.stack import Stack
 
@@ -93,23 +99,33 @@ def undecided(client: redis.Redis, stack: Stack, history: History, medic: Medic)
     return "\n".join(lines)
 
 
-def soak(minutes: float, seed: int, workdir: Path, poison_rate: int) -> dict[str, object]:
+def soak(minutes: float, seed: int, workdir: Path, poison_rate: int,
+         replicated: bool = False) -> dict[str, object]:  # fmt: skip
     rng = random.Random(seed)
-    server = RedisProcess(workdir / "redis", persistence="always").start()
+    kinds: dict[str, Fault] = dict(KINDS)
+    ha: Replicated | None = None
+    if replicated:
+        ha = Replicated(workdir)
+        server, url, settings = ha.primary, ha.url, ha.settings
+        del kinds["redis"], kinds["stall"]
+        kinds["primary"] = lambda faults, _: ha.kill_primary(faults)
+    else:
+        server = RedisProcess(workdir / "redis", persistence="always").start()
+        url, settings = server.url, {}
     hook = workdir / "poison"
     poison.write(hook, "rate", [str(poison_rate)])
     # Every outcome stays in :out (the checker reads them all): a soak outruns the
     # default cap (a 4-minute soak accepted 1.8 million transactions).
-    stack = Stack(server.url, workdir / "logs", poison=hook,
-                  settings={"TXFLOW_OUT_MAXLEN": "100000000"})  # fmt: skip
-    medic = Medic(server.url, hook)
+    stack = Stack(url, workdir / "logs", poison=hook,
+                  settings={"TXFLOW_OUT_MAXLEN": "100000000", **settings})  # fmt: skip
+    medic = Medic(url, hook)
     try:
         stack.start_ingest()
         faults = Faults(stack, server)
         for _ in range(2):
             faults.start_worker()
         faults.wait_all_owned()
-        sampler = LeaseSampler(server.url, stack.shards)
+        sampler = LeaseSampler(url, stack.shards)
         sampler.start()
         medic.start()
         load = Stream(stack.api, seed)
@@ -117,18 +133,18 @@ def soak(minutes: float, seed: int, workdir: Path, poison_rate: int) -> dict[str
         end = time.monotonic() + minutes * 60
         schedule = []
         while time.monotonic() < end and load.error is None:
-            kind = rng.choice(sorted(KINDS))
+            kind = rng.choice(sorted(kinds))
             gap = rng.uniform(0.5, 3.0)  # the schedule itself, not a synchronisation
             schedule.append((kind, round(gap, 2)))
             time.sleep(gap)
             print(f"[{time.strftime('%H:%M:%S')}] fault: {kind}", file=sys.stderr, flush=True)
             faults.replace_exited()
-            KINDS[kind](faults, rng)
+            kinds[kind](faults, rng)
         load.done.set()
         load.join(120)
         if load.error is not None:
             raise load.error
-        client = redis.Redis.from_url(server.url)
+        client = redis.Redis.from_url(url)
         try:
             wait_for(lambda: decided(client, stack.shards) >= len(load.history.accepted), 300,
                      "every accepted transaction decided")  # fmt: skip
@@ -145,6 +161,7 @@ def soak(minutes: float, seed: int, workdir: Path, poison_rate: int) -> dict[str
         return {
             "seed": seed,
             "minutes": minutes,
+            "deployment": "primary, replica, 3 sentinels" if ha else "one Redis, AOF always",
             "accepted": report.accepted,
             "client_retries": load.history.retries,
             "duplicates_from_client_retries": report.duplicates_from_retries,
@@ -163,6 +180,8 @@ def soak(minutes: float, seed: int, workdir: Path, poison_rate: int) -> dict[str
     finally:
         medic.stop()
         stack.stop_all()
+        if ha is not None:
+            ha.stop()
         server.stop()
 
 
@@ -174,11 +193,13 @@ def main() -> int:
         "--poison", type=int, default=20_000, metavar="N",
         help="1 in N transactions raises until fixed (default 20000; 0: none)",
     )  # fmt: skip
+    parser.add_argument("--replicated", action="store_true",
+                        help="a primary, a replica and 3 sentinels; primary kills")  # fmt: skip
     args = parser.parse_args()
     print(f"soak: seed {args.seed}, {args.minutes} min", file=sys.stderr)
     tmp = tempfile.mkdtemp(prefix="txflow-soak-")
     try:
-        result = soak(args.minutes, args.seed, Path(tmp), args.poison)
+        result = soak(args.minutes, args.seed, Path(tmp), args.poison, args.replicated)
     except AssertionError as e:
         print(
             f"soak FAILED with seed {args.seed}: {e}; its logs are kept in {tmp}", file=sys.stderr

@@ -13,9 +13,11 @@ SERVICE = "txflow"
 
 @dataclass
 class SentinelProcess(RedisProcess):
-    """A sentinel watching the primary on ``monitor`` (quorum 2, quick to fail over)."""
+    """A sentinel watching the primary on ``monitor`` (quorum 2, quick to fail over:
+    ``down_after_ms``)."""
 
     monitor: int = 0
+    down_after_ms: int = 1000
 
     def argv(self) -> list[str]:
         conf = self.data_dir / "sentinel.conf"
@@ -24,7 +26,7 @@ class SentinelProcess(RedisProcess):
                 f"port {self.port}\nbind 127.0.0.1\ndir {self.data_dir}\n"
                 f"logfile {self.data_dir / 'server.log'}\n"
                 f"sentinel monitor {SERVICE} 127.0.0.1 {self.monitor} 2\n"
-                f"sentinel down-after-milliseconds {SERVICE} 1000\n"
+                f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}\n"
                 f"sentinel failover-timeout {SERVICE} 5000\n"
             )
         return [self.binary, str(conf), "--sentinel"]
@@ -53,6 +55,21 @@ def ready(sentinel: SentinelProcess, replicas: int, others: int) -> bool:
             else master
         )
         return int(info["num-slaves"]) >= replicas and int(info["num-other-sentinels"]) >= others
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def replica_in_sync(sentinel: SentinelProcess, port: int) -> bool:
+    """Whether ``sentinel`` sees the replica on ``port`` up, its link to the primary ok."""
+    client = redis.Redis(port=sentinel.port, socket_timeout=1, decode_responses=True)
+    try:
+        for row in client.execute_command("SENTINEL", "REPLICAS", SERVICE):
+            info = dict(zip(row[::2], row[1::2], strict=True)) if isinstance(row, list) else row
+            if int(info["port"]) == port:
+                return bool(info["flags"] == "slave" and info["master-link-status"] == "ok")
+        return False
     except redis.RedisError:
         return False
     finally:
