@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import orjson
 import uvloop
 
 from benchmarks import load
@@ -24,7 +22,6 @@ from benchmarks.rig import SHARD_KEYS, SHARDS, Rig, cpu_s, redis_rig, rows, tran
 from services.cli.redis_process import free_port
 from services.cli.stack import LocalStack
 from shared.model import Tx
-from shared.sharding import shard_of
 
 ACCOUNTS, SEED, LANES = 10_000, 21, 2
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -32,14 +29,6 @@ FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 # second, and a short idle read, so that workers stop at once; neither changes the rates.
 QUICK_ENV = {"TXFLOW_LEASE_TTL_MS": "1500", "TXFLOW_BLOCK_MS": "100"}
 SIZES = {True: (10_000, 1.0, QUICK_ENV), False: (200_000, 10.0, {})}  # flat out, s per point
-
-
-def lanes(txs: list[Tx]) -> list[list[bytes]]:
-    """``txs`` as JSON, split by shard into ``LANES`` ordered lanes: each account's order kept."""
-    split: list[list[bytes]] = [[] for _ in range(LANES)]
-    for tx in txs:
-        split[shard_of(tx.account_id, SHARDS) % LANES].append(orjson.dumps(tx.to_wire()))
-    return split
 
 
 def even(rig: Rig) -> bool:
@@ -68,19 +57,19 @@ def offer(rig: Rig, api: str, txs: list[Tx], rate: float | None) -> dict[str, An
     """``txs`` through the API, flat out (``rate`` None) or paced; once all are committed."""
     expected = rig.committed() + len(txs)
     start_ms = time.time_ns() // 1_000_000
-    sent = uvloop.run(load.lanes(api, lanes(txs), rate))
+    sent = uvloop.run(load.lanes(api, load.split(txs, LANES), rate))
     wait_until(lambda: rig.committed() >= expected, 600, "every outcome")
     commits, outcomes = rig.outcomes(len(txs), since_ms=start_ms)
     span_s = (max(ms for ms, _ in commits) - start_ms) / 1000
     lags = [ms - o["at"] for ms, found in commits for o in found]
-    cuts = statistics.quantiles(lags, n=100)
+    p50, p99 = load.percentiles(lags)
     return sent | {
         "entries": len(txs),
         "accepted_tx_s": len(txs) / sent["seconds"],
         "applied_tx_s": len(txs) / span_s,
         "span_s": span_s,
-        "p50_ms": round(cuts[49]),
-        "p99_ms": round(cuts[98]),
+        "p50_ms": p50,
+        "p99_ms": p99,
         "max_ms": max(lags),
         "outcomes": outcomes,
     }

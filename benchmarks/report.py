@@ -57,12 +57,28 @@ SCALE = [  # column, figure of each size, format
     ("worker peak RSS MB", "peak_rss_mb", ",.0f"),
     ("outcomes", "outcomes", ""),
 ]
+PATH = [("tx_s", ",.0f"), ("server_cpu_us_per_tx", ".1f"), ("redis_cpu_us_per_tx", ".1f")]
+PATH += [("entries_per_pipeline", ",.1f")]
+SWEEP = [("offered_tx_s", ",.0f"), ("seconds", ".1f"), ("applied_tx_s", ",.0f")]
+SWEEP += [("p50_ms", "d"), ("p99_ms", "d"), ("max_ms", "d")]
+WAIT = [("tx_s", ",.0f"), ("request_p50_ms/request_p99_ms", "")]
+WAIT += [("commit_p50_ms/commit_p99_ms", ""), ("statuses", ""), ("ingest_cpu_us_per_tx", ".1f")]
+REPLICAS = [("accepted_tx_s", ",.0f"), ("applied_tx_s", ",.0f"), ("p50_ms/p99_ms", "")]
+REPLICAS += [("outcomes", "")]
 
 
 def cell(value: Any, spec: str) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{kind} {n:{spec or ','}}" for kind, n in value.items())
     return "n/a" if value is None else f"{value:{spec}}"
+
+
+def cells(p: Doc, columns: list[tuple[str, str]]) -> list[str]:
+    """``p``'s figures by (figure, format); a figure ``a/b`` shows ``p[a] / p[b]``."""
+    return [
+        " / ".join(str(p[k]) for k in f.split("/")) if "/" in f else cell(p.get(f), spec)
+        for f, spec in columns
+    ]
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -98,14 +114,8 @@ def targets(parts: dict[str, Doc]) -> list[list[str]]:
 
 
 def ingest(r: Doc) -> list[str]:
-    labels, paths = r.get("labels", {}), r["paths"]
-    figures = [("tx_s", ",.0f"), ("server_cpu_us_per_tx", ".1f"), ("redis_cpu_us_per_tx", ".1f")]
-    figures.append(("entries_per_pipeline", ",.1f"))
-    rows = [
-        [labels.get(k, label), *(cell(p.get(f), spec) for f, spec in figures)]
-        for k, label in INGEST.items()
-        if (p := paths.get(k))
-    ]
+    labels, got = r.get("labels", {}), r["paths"]
+    rows = [[labels.get(k, name), *cells(got[k], PATH)] for k, name in INGEST.items() if k in got]
     floor = "floor: `orjson.loads` + XADD packing of the batch items (in process)"
     rows.append([floor, "", cell(r.get("floor_us_per_tx"), ".2f"), "", ""])
     header = ["path", "tx/s", "server CPU µs/tx", "Redis CPU µs/tx", "entries per XADD pipeline"]
@@ -149,9 +159,7 @@ def e2e(r: Doc, chart: bool) -> list[str]:
         ["outcomes (flat out)", cell(flat["outcomes"], "")],
     ]
     rows[3][1] = f"p50 {half['p50_ms']} ms · p99 {half['p99_ms']} ms · max {half['max_ms']} ms"
-    figures = [("offered_tx_s", ",.0f"), ("seconds", ".1f"), ("applied_tx_s", ",.0f")]
-    figures += [("p50_ms", "d"), ("p99_ms", "d"), ("max_ms", "d")]
-    sweep = [[f"{p['fraction']:.0%}", *(cell(p.get(f), s) for f, s in figures)] for p in r["sweep"]]
+    sweep = [[f"{p['fraction']:.0%}", *cells(p, SWEEP)] for p in r["sweep"]]
     head = ["offered", "offered tx/s", "posting s", "achieved tx/s", "p50 ms", "p99 ms", "max ms"]
     shown = [f"![achieved throughput and latency against offered load]({CHART})", ""] * chart
     return [*table(["measure", "result"], rows), *table(head, sweep), *shown]
@@ -159,29 +167,20 @@ def e2e(r: Doc, chart: bool) -> list[str]:
 
 def wait(r: Doc) -> list[str]:
     """``Prefer: wait`` against the asynchronous path, single POSTs at half their peak."""
-    peak = r["peak"]
-    rows = [[
-        f"single POSTs flat out, {peak['entries']:,} tx ({r['connections']} connections): **peak**",
-        cell(peak["tx_s"], ",.0f"), "", "", "", cell(peak["ingest_cpu_us_per_tx"], ".1f"),
-    ]]  # fmt: skip
-    for name, label in (("async", "202, outcome learnt later"), ("sync", "Prefer: wait, 200")):
-        p = r[name]
-        rows.append([
-            f"½ peak ({r['offered_tx_s']:,.0f} tx/s offered), {label}", cell(p["tx_s"], ",.0f"),
-            f"{p['request_p50_ms']} / {p['request_p99_ms']}",
-            f"{p['commit_p50_ms']} / {p['commit_p99_ms']}", cell(p["statuses"], ""),
-            cell(p["ingest_cpu_us_per_tx"], ".1f"),
-        ])  # fmt: skip
+    half = f"½ peak ({r['offered_tx_s']:,.0f} tx/s offered)"
+    flat = f"single POSTs flat out, {r['peak']['entries']:,} tx ({r['connections']} connections)"
+    runs = {"peak": f"{flat}: **peak**", "async": f"{half}, 202, outcome learnt later"}
+    runs["sync"] = f"{half}, Prefer: wait, 200"
+    rows = [[label, *cells(r[name], WAIT)] for name, label in runs.items()]
+    rows[0][2:5] = ["", "", ""]  # flat out: nothing waited for
     head = ["path", "tx/s", "request p50 / p99 ms", "accepted → committed p50 / p99 ms"]
     return table([*head, "answers", "ingest CPU µs/tx"], rows)
 
 
 def replicas(r: Doc) -> list[str]:
     """The end-to-end peak with a replica on the same machine, without and with WAIT."""
-    rows = [[
-        f"TXFLOW_MIN_REPLICAS={n}, {p['entries']:,} tx flat out", cell(p["accepted_tx_s"], ",.0f"),
-        cell(p["applied_tx_s"], ",.0f"), f"{p['p50_ms']} / {p['p99_ms']}", cell(p["outcomes"], ""),
-    ] for n, p in ((0, r["min_replicas_0"]), (1, r["min_replicas_1"]))]  # fmt: skip
+    runs = [(f"TXFLOW_MIN_REPLICAS={n}", r[f"min_replicas_{n}"]) for n in (0, 1)]
+    rows = [[f"{run}, {p['entries']:,} tx flat out", *cells(p, REPLICAS)] for run, p in runs]
     rows.append(["applied tx/s, 1 against 0", "", f"**{r['ratio']:.2f}**", "", ""])
     head = ["run", "accepted tx/s", "applied tx/s", "accepted → applied p50 / p99 ms"]
     return table([*head, "outcomes"], rows)

@@ -120,11 +120,13 @@ class Rig:
         asyncio.run(deploy())
         return self.used_memory()
 
-    def fill(self, txs: Iterable[Tx]) -> None:
-        """Append ``txs`` to their inboxes, 10,000 per pipeline."""
-        it = rows(txs)
+    def fill(self, txs: Iterable[Tx]) -> int:
+        """Append ``txs`` to their inboxes, 10,000 per pipeline; how many accounts they name."""
+        it, named = iter(txs), set[str]()
         for batch in iter(lambda: list(itertools.islice(it, 10_000)), []):
-            self.conn.call(xadds(batch), len(batch))
+            named.update(tx.account_id for tx in batch)
+            self.conn.call(xadds(list(rows(batch))), len(batch))
+        return len(named)
 
     def consume(self, group: str, loop: Callable[[Conn, list[str], str], int]) -> dict[str, float]:
         """``loop`` on a consumer group of its own from the streams' start: msg/s, Redis µs/msg."""

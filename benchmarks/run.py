@@ -28,7 +28,6 @@ if __package__ in (None, ""):  # run as ``python benchmarks/run.py``: import fro
 
 try:
     import aiohttp  # noqa: F401
-    import psutil  # noqa: F401
 except ImportError as e:
     sys.exit(
         f"benchmarks/run.py needs the bench extra ({e.name} missing): pip install -e '.[bench]'"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +66,16 @@ def worker_part(quick: bool, tmp: Path) -> dict[str, Any]:
     return median | {"accounts": ACCOUNTS, "rounds": ratios, "fixed_cpu_s": fixed.cpu_s}
 
 
-def noting(txs: Iterator[Tx], names: set[str]) -> Iterator[Tx]:
-    for tx in txs:
-        names.add(tx.account_id)
-        yield tx
-
-
 def scale_size(rig: Rig, accounts: int, entries: int, fixed: Burst) -> dict[str, Any]:
-    empty, named = rig.reset(), set[str]()
-    rig.fill(noting(transactions(accounts, entries), named))
+    empty = rig.reset()
+    named = rig.fill(transactions(accounts, entries))
     bare = rig.consume("bare", BARE)
     run = drain(rig, f"worker-{accounts}", entries, fixed)
     used = rig.used_memory()
     rig.client.delete(*[key for k in SHARD_KEYS for key in (k.inbox, k.outbox, k.dlq)])
     return run | {
         "accounts": accounts,
-        "accounts_named": len(named),
+        "accounts_named": named,
         "bare_redis_cpu_us_per_msg": bare["redis_cpu_us_per_msg"],
         "redis_vs_bare": run["redis_cpu_us_per_tx"] / bare["redis_cpu_us_per_msg"],
         "redis_used_memory_mb": used / 2**20,

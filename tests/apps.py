@@ -121,8 +121,11 @@ def ingest_process(redis_url: str, **env: str) -> Iterator[IngestProcess]:
         environ.pop("TXFLOW_API_TOKEN", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.ingest", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     running = IngestProcess(f"http://127.0.0.1:{port}", proc)
     try:
         wait_until_up(f"{running.base}/healthz", watch={"ingest": proc}, timeout=30)

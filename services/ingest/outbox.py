@@ -87,7 +87,7 @@ class Outboxes:
                 await asyncio.sleep(POLL_S)
         else:
             # Packed by hiredis (resp.py): redis-py's packing of the 2 x shards
-            # arguments cost ~100 µs per read, most of the reader's CPU.
+            # arguments was most of the reader's CPU.
             command = resp.pack(
                 "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", *self.keys, *positions
             )

@@ -48,7 +48,7 @@ class TxRecord(NamedTuple):
 
 
 # NamedTuple's own constructor is a Python function; tuple.__new__ builds the
-# same object in C, ~0.3 µs less for each of the records made per transaction.
+# same object in C, for less, for each of the records made per transaction.
 _new = tuple.__new__
 
 _STATE_OF = {

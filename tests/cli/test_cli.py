@@ -30,8 +30,13 @@ def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env["TXFLOW_LEASE_TTL_MS"] = "1500"
     # As a user runs it: from a project directory, with the default ./.txflow data dir.
-    up = subprocess.Popen([*TXFLOW, "up", "--port", str(port)], cwd=tmp_path, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    up = subprocess.Popen(
+        [*TXFLOW, "up", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     api = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _status(f"{api}/healthz") == 200, 60, "txflow up to answer /healthz")
@@ -47,8 +52,11 @@ def test_up_serves_applies_and_leaves_no_process_behind_on_ctrl_c(tmp_path: Path
         for n in range(20):  # accounts on every shard, so the dead worker's too
             tx = {"tx_id": "t2", "account_id": f"bob{n}", "type": "deposit", "amount": "1"}
             assert httpx.post(f"{api}/v1/transactions", json=tx).status_code == 202
-        wait_for(lambda: all(_status(f"{api}/v1/accounts/bob{n}") == 200 for n in range(20)),
-                 30, "the surviving worker to apply everything")  # fmt: skip
+        wait_for(
+            lambda: all(_status(f"{api}/v1/accounts/bob{n}") == 200 for n in range(20)),
+            30,
+            "the surviving worker to apply everything",
+        )
         assert up.poll() is None
         up.send_signal(signal.SIGINT)
         assert up.wait(30) == 0
@@ -242,8 +250,8 @@ def test_load_posts_a_workload_and_reports_what_was_applied(tmp_path: Path) -> N
     stack = LocalStack(workers=2, port=free_port(), redis_url=server.url, data_dir=tmp_path)
     try:
         with stack:
-            done = txflow("load", "--api", stack.api, "--count", "3000", "--accounts", "50",
-                          "--seed", "7", "--json", env={"REDIS_URL": server.url})  # fmt: skip
+            args = "--count 3000 --accounts 50 --seed 7 --json".split()
+            done = txflow("load", "--api", stack.api, *args, env={"REDIS_URL": server.url})
             assert done.returncode == 0, done.stderr
             summary = json.loads(done.stdout)
             assert summary["transactions"] == 3000
@@ -252,9 +260,8 @@ def test_load_posts_a_workload_and_reports_what_was_applied(tmp_path: Path) -> N
             assert any(name.startswith("rejected: ") for name in summary["outcomes"])
             assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
             # --wait: one POST per transaction, each answered with its outcome
-            waited = txflow("load", "--api", stack.api, "--count", "200", "--accounts", "20",
-                            "--seed", "8", "--wait", "10", "--concurrency", "8",
-                            "--json")  # fmt: skip
+            args = "--count 200 --accounts 20 --seed 8 --wait 10 --concurrency 8 --json".split()
+            waited = txflow("load", "--api", stack.api, *args)
             assert waited.returncode == 0, waited.stderr
             found = json.loads(waited.stdout)
             assert found["decided_in_time"] == 200 and found["not_decided_202"] == 0
@@ -290,9 +297,10 @@ def test_every_http_command_sends_the_token_and_says_in_one_line_when_refused(
     assert blind.returncode == 0 and "latency_ms" not in json.loads(blind.stdout)
     assert "latency and outcomes are left out" in blind.stderr
     for failed, said in (
-        (refused, "refused the token (401"), (refused_waiting, "refused the token (401"),
+        (refused, "refused the token (401"),
+        (refused_waiting, "refused the token (401"),
         (missing, "asks for a token (401"),
-    ):  # fmt: skip
+    ):
         assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
         assert failed.stderr.count("\n") == 1 and f"txflow: ingest {said}" in failed.stderr
 

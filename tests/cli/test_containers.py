@@ -139,8 +139,11 @@ def test_the_worker_command_heartbeats_and_its_health_check_passes(
     with (tmp_path / "worker.log").open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=ROOT)
     try:
-        wait_for(lambda: subprocess.run(check, env=env, cwd=ROOT).returncode == 0, 30,
-                 "the worker's health check to pass")  # fmt: skip
+        wait_for(
+            lambda: subprocess.run(check, env=env, cwd=ROOT).returncode == 0,
+            30,
+            "the worker's health check to pass",
+        )
     finally:
         proc.terminate()
         assert proc.wait(15) == 0

@@ -47,20 +47,56 @@ def schema_1(client: redis.Redis) -> None:
     for k in keys.shard_keys(SHARDS):
         client.xgroup_create(k.inbox, keys.GROUP, id="0", mkstream=True)
     old_account(client, "a", 50, 100, "4")
-    old_tx(client, "a", "1", type="deposit", state="disputed", outcome="applied", entry="1-0",
-           amount=100)  # fmt: skip
-    old_tx(client, "a", "2", type="withdrawal", state="rejected", outcome="rejected",
-           entry="2-0", amount=500, reason="insufficient_funds")  # fmt: skip
-    old_tx(client, "a", "3", type="dispute", state="applied", outcome="applied", entry="3-0",
-           ref="1")  # fmt: skip
-    old_tx(client, "a", "4", type="deposit", state="applied", outcome="applied", entry="4-0",
-           amount=50)  # fmt: skip
+    old_tx(
+        client,
+        "a",
+        "1",
+        type="deposit",
+        state="disputed",
+        outcome="applied",
+        entry="1-0",
+        amount=100,
+    )
+    old_tx(
+        client,
+        "a",
+        "2",
+        type="withdrawal",
+        state="rejected",
+        outcome="rejected",
+        entry="2-0",
+        amount=500,
+        reason="insufficient_funds",
+    )
+    old_tx(
+        client, "a", "3", type="dispute", state="applied", outcome="applied", entry="3-0", ref="1"
+    )
+    old_tx(
+        client, "a", "4", type="deposit", state="applied", outcome="applied", entry="4-0", amount=50
+    )
     old_account(client, "b", 10 * B_DEPOSITS, 0, str(B_DEPOSITS))
     for n in range(B_DEPOSITS):
-        old_tx(client, "b", str(n), type="deposit", state="applied", outcome="applied",
-               entry=f"5-{n}", amount=10)  # fmt: skip
-    old_tx(client, "c", "z", type="deposit", state="dead", outcome="dead", entry="9-0",
-           amount=7, reason="undecodable")  # fmt: skip
+        old_tx(
+            client,
+            "b",
+            str(n),
+            type="deposit",
+            state="applied",
+            outcome="applied",
+            entry=f"5-{n}",
+            amount=10,
+        )
+    old_tx(
+        client,
+        "c",
+        "z",
+        type="deposit",
+        state="dead",
+        outcome="dead",
+        entry="9-0",
+        amount=7,
+        reason="undecodable",
+    )
 
 
 def old_keys(client: redis.Redis) -> int:
@@ -118,12 +154,22 @@ async def test_migrate_converts_in_place_and_workers_go_on_from_it(redis_url: st
         assert (found["available"], found["held"]) == ("0.0050", "0.0100")
         found = (await api.http.get("/v1/accounts/a/transactions/2")).json()
         assert (found["status"], found["reason"], found["amount"]) == (
-            "rejected", "insufficient_funds", "0.0500")  # fmt: skip
+            "rejected",
+            "insufficient_funds",
+            "0.0500",
+        )
         assert (await api.http.get("/v1/accounts/c")).status_code == 404
 
     # a worker goes on: migrated ids are duplicates, the dead one is new, refs resolve
-    append(client, [deposit("a", "4", 50), Tx("a", "5", TxType.RESOLVE, None, "1"),
-                    deposit("c", "z", 7), deposit("b", "0", 10)])  # fmt: skip
+    append(
+        client,
+        [
+            deposit("a", "4", 50),
+            Tx("a", "5", TxType.RESOLVE, None, "1"),
+            deposit("c", "z", 7),
+            deposit("b", "0", 10),
+        ],
+    )
     await drain(redis_url)
     assert [o["o"] for o in outcomes(client) if o["a"] == "a"] == ["duplicate", "applied"]
     assert [o["o"] for o in outcomes(client) if o["a"] == "b"] == ["duplicate"]

@@ -78,8 +78,12 @@ class Stream(threading.Thread):
 
 def undecided(client: redis.Redis, stack: Stack, history: History, medic: Medic) -> str:
     """What is still undecided, and the state around it: for a failed soak's report."""
-    seen = {(d["a"], d["t"]) for rows in outcomes(client, stack.shards).values()
-            for d in rows if d["o"] not in UNDECIDED}  # fmt: skip
+    seen = {
+        (d["a"], d["t"])
+        for rows in outcomes(client, stack.shards).values()
+        for d in rows
+        if d["o"] not in UNDECIDED
+    }
     missing = [t for t in history.accepted if (t.account_id, t.tx_id) not in seen]
     by_shard: dict[int, int] = {}
     for t in missing:
@@ -99,8 +103,9 @@ def undecided(client: redis.Redis, stack: Stack, history: History, medic: Medic)
     return "\n".join(lines)
 
 
-def soak(minutes: float, seed: int, workdir: Path, poison_rate: int,
-         replicated: bool = False) -> dict[str, object]:  # fmt: skip
+def soak(
+    minutes: float, seed: int, workdir: Path, poison_rate: int, replicated: bool = False
+) -> dict[str, object]:
     rng = random.Random(seed)
     kinds: dict[str, Fault] = dict(KINDS)
     ha: Replicated | None = None
@@ -115,9 +120,10 @@ def soak(minutes: float, seed: int, workdir: Path, poison_rate: int,
     hook = workdir / "poison"
     poison.write(hook, "rate", [str(poison_rate)])
     # Every outcome stays in :out (the checker reads them all): a soak outruns the
-    # default cap (a 4-minute soak accepted 1.8 million transactions).
-    stack = Stack(url, workdir / "logs", poison=hook,
-                  settings={"TXFLOW_OUT_MAXLEN": "100000000", **settings})  # fmt: skip
+    # default cap within minutes.
+    stack = Stack(
+        url, workdir / "logs", poison=hook, settings={"TXFLOW_OUT_MAXLEN": "100000000", **settings}
+    )
     medic = Medic(url, hook)
     try:
         stack.start_ingest()
@@ -146,8 +152,11 @@ def soak(minutes: float, seed: int, workdir: Path, poison_rate: int,
             raise load.error
         client = redis.Redis.from_url(url)
         try:
-            wait_for(lambda: decided(client, stack.shards) >= len(load.history.accepted), 300,
-                     "every accepted transaction decided")  # fmt: skip
+            wait_for(
+                lambda: decided(client, stack.shards) >= len(load.history.accepted),
+                300,
+                "every accepted transaction decided",
+            )
         except AssertionError:
             print(undecided(client, stack, load.history, medic), file=sys.stderr)
             raise
@@ -156,8 +165,12 @@ def soak(minutes: float, seed: int, workdir: Path, poison_rate: int,
         report = verify(client, stack.shards, load.history, sampler=sampler)
         ids = {(t.account_id, t.tx_id): t for t in load.history.accepted}
         poisoned = sum(1 for t in ids.values() if poison_rate and poison.rated(t, poison_rate))
-        parked = sum(1 for rows in outcomes(client, stack.shards).values()
-                     for d in rows if d["o"] == Outcome.PARKED)  # fmt: skip
+        parked = sum(
+            1
+            for rows in outcomes(client, stack.shards).values()
+            for d in rows
+            if d["o"] == Outcome.PARKED
+        )
         return {
             "seed": seed,
             "minutes": minutes,
@@ -190,11 +203,17 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument(
-        "--poison", type=int, default=20_000, metavar="N",
+        "--poison",
+        type=int,
+        default=20_000,
+        metavar="N",
         help="1 in N transactions raises until fixed (default 20000; 0: none)",
-    )  # fmt: skip
-    parser.add_argument("--replicated", action="store_true",
-                        help="a primary, a replica and 3 sentinels; primary kills")  # fmt: skip
+    )
+    parser.add_argument(
+        "--replicated",
+        action="store_true",
+        help="a primary, a replica and 3 sentinels; primary kills",
+    )
     args = parser.parse_args()
     print(f"soak: seed {args.seed}, {args.minutes} min", file=sys.stderr)
     tmp = tempfile.mkdtemp(prefix="txflow-soak-")

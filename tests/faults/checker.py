@@ -59,8 +59,15 @@ Answered = Callable[[float, int | None], None]
 ``None`` when no answer came (the client's timeout, a lost connection)."""
 
 
-def post_batch(http: httpx.Client, txs: list[Tx], history: History, deadline: float, *,
-               single: bool = False, on_answer: Answered | None = None) -> None:  # fmt: skip
+def post_batch(
+    http: httpx.Client,
+    txs: list[Tx],
+    history: History,
+    deadline: float,
+    *,
+    single: bool = False,
+    on_answer: Answered | None = None,
+) -> None:
     """Post until ``202``; a retry re-sends the same ids (safe: the worker dedups).
 
     ``single``: the one transaction of ``txs`` to ``POST /v1/transactions``.
@@ -92,8 +99,13 @@ def post_batch(http: httpx.Client, txs: list[Tx], history: History, deadline: fl
         time.sleep(0.05)
 
 
-def post_all(api: str, txs: list[Tx], history: History | None = None, chunk: int = 50,
-             deadline_s: float = 180) -> History:  # fmt: skip
+def post_all(
+    api: str,
+    txs: list[Tx],
+    history: History | None = None,
+    chunk: int = 50,
+    deadline_s: float = 180,
+) -> History:
     history = history or History()
     deadline = time.monotonic() + deadline_s
     with httpx.Client(base_url=api, timeout=10) as http:
@@ -145,8 +157,9 @@ class Loader(threading.Thread):
 class LeaseSampler(threading.Thread):
     """Samples every shard's (owner, epoch) while a scenario runs."""
 
-    def __init__(self, redis_url: str, shards: int, every_s: float = 0.05,
-                 *, cluster: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, redis_url: str, shards: int, every_s: float = 0.05, *, cluster: bool = False
+    ) -> None:
         super().__init__(daemon=True)
         self.url, self.shards, self.every_s = redis_url, shards, every_s
         self.cluster = cluster
@@ -210,8 +223,14 @@ class Report:
     lease_samples: int
 
 
-def verify(client: redis.Redis, shards: int, history: History, *, poison: bool = False,
-           sampler: LeaseSampler | None = None) -> Report:  # fmt: skip
+def verify(
+    client: redis.Redis,
+    shards: int,
+    history: History,
+    *,
+    poison: bool = False,
+    sampler: LeaseSampler | None = None,
+) -> Report:
     """Checks (a) to (e) of the module docstring; returns what was counted."""
     by_shard = outcomes(client, shards)
     by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)

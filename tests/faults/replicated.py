@@ -67,13 +67,19 @@ class Replicated:
     def wait_replica_known(self) -> None:
         client = redis.Redis(port=self.primary.port)
         try:  # in sync: WAIT answers for this connection's last write
-            wait_for(lambda: client.incr("soak:sync") and client.wait(1, 100) >= 1,
-                     TAKEOVER_S * 2, "the replica in sync")  # fmt: skip
+            wait_for(
+                lambda: client.incr("soak:sync") and client.wait(1, 100) >= 1,
+                TAKEOVER_S * 2,
+                "the replica in sync",
+            )
         finally:
             client.close()
         for s in self.sentinels:
-            wait_for(lambda s=s: ready(s, 1, 2) and replica_in_sync(s, self.replica.port),
-                     TAKEOVER_S * 2, "every sentinel seeing the replica in sync")  # fmt: skip
+            wait_for(
+                lambda s=s: ready(s, 1, 2) and replica_in_sync(s, self.replica.port),
+                TAKEOVER_S * 2,
+                "every sentinel seeing the replica in sync",
+            )
 
     def kill_primary(self, faults: Faults) -> None:
         named = {primary_port(s) for s in self.sentinels}
@@ -81,8 +87,11 @@ class Replicated:
         self.wait_replica_known()
         lost, promoted = self.primary, self.replica
         lost.kill()
-        wait_for(lambda: all(primary_port(s) == promoted.port for s in self.sentinels),
-                 TAKEOVER_S, "the replica promoted")  # fmt: skip
+        wait_for(
+            lambda: all(primary_port(s) == promoted.port for s in self.sentinels),
+            TAKEOVER_S,
+            "the replica promoted",
+        )
         self.front.target_port = promoted.port
         self.front.cut()  # the soak's clients reconnect, to the new primary
         faults.server = self.primary = promoted

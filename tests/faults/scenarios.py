@@ -126,8 +126,11 @@ class Faults:
         self.wait_converged()
         assert any(self.stack.owned_by(name) for name in added)
         # Its heartbeat comes after its SIGTERM handler: before, SIGTERM kills it (-15).
-        wait_for(lambda: all(self.stack.heartbeats(name) for name in added), TAKEOVER_S,
-                 "the added workers to heartbeat")  # fmt: skip
+        wait_for(
+            lambda: all(self.stack.heartbeats(name) for name in added),
+            TAKEOVER_S,
+            "the added workers to heartbeat",
+        )
         for name in added:
             self.stack.signal(name, signal.SIGTERM)
             assert self.stack.procs[name].wait(30) == 0

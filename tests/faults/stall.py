@@ -51,8 +51,9 @@ class Answer:
 class StormingClient(threading.Thread):
     """Posts chunks of its own accounts' transactions until stopped, each until ``202``."""
 
-    def __init__(self, api: str, index: int, history: History, *, chunk: int,
-                 timeout_s: float) -> None:  # fmt: skip
+    def __init__(
+        self, api: str, index: int, history: History, *, chunk: int, timeout_s: float
+    ) -> None:
         super().__init__(daemon=True)
         self.api, self.chunk, self.timeout_s, self.history = api, chunk, timeout_s, history
         self.txs = generate(4, seed=index, prefix=f"storm{index}")
@@ -65,8 +66,14 @@ class StormingClient(threading.Thread):
             with httpx.Client(base_url=self.api, timeout=self.timeout_s) as http:
                 while not self.done.is_set():
                     txs = list(itertools.islice(self.txs, self.chunk))
-                    post_batch(http, txs, self.history, time.monotonic() + 300,
-                               single=self.chunk == 1, on_answer=self._answered)  # fmt: skip
+                    post_batch(
+                        http,
+                        txs,
+                        self.history,
+                        time.monotonic() + 300,
+                        single=self.chunk == 1,
+                        on_answer=self._answered,
+                    )
         except BaseException as e:  # surfaced by the scenario
             self.error = e
 
@@ -107,8 +114,16 @@ class Figures:
     """``duplicate`` outcomes: appended copies of a transaction the client had re-sent."""
 
 
-def stall(stack: Stack, server: RedisProcess, *, clients: int, stall_s: float,
-          timeout_s: float, batch: int = 20, wait_s: float = 20) -> Figures:  # fmt: skip
+def stall(
+    stack: Stack,
+    server: RedisProcess,
+    *,
+    clients: int,
+    stall_s: float,
+    timeout_s: float,
+    batch: int = 20,
+    wait_s: float = 20,
+) -> Figures:
     """Run the scenario against a running ``stack`` (ingest and workers) on ``server``.
 
     The stall ends once it lasted ``stall_s`` and every client had two answers
@@ -136,15 +151,22 @@ def stall(stack: Stack, server: RedisProcess, *, clients: int, stall_s: float,
             return sum(1 for c in storm for a in list(c.answers) if a.sent > stopped)
 
         try:
-            wait_for(lambda: time.monotonic() - stopped >= stall_s
-                     and answered_during_stall() >= 2 * clients, stall_s + wait_s,
-                     "answers while Redis is stopped")  # fmt: skip
+            wait_for(
+                lambda: (
+                    time.monotonic() - stopped >= stall_s and answered_during_stall() >= 2 * clients
+                ),
+                stall_s + wait_s,
+                "answers while Redis is stopped",
+            )
         finally:
             resumed = time.monotonic()
             server_proc.resume()
         base = len(history.accepted)
-        wait_for(lambda: ingest.sample() and len(history.accepted) >= base + 10 * clients, 60,
-                 "ingest accepting again")  # fmt: skip
+        wait_for(
+            lambda: ingest.sample() and len(history.accepted) >= base + 10 * clients,
+            60,
+            "ingest accepting again",
+        )
     finally:
         for client in storm:
             client.done.set()
@@ -197,8 +219,14 @@ def main() -> None:
             for n in range(args.workers):
                 stack.start_worker(f"w{n}")
             wait_for(lambda: None not in stack.owners().values(), 30, "every shard owned")
-            figures = stall(stack, server, clients=args.clients, stall_s=args.stall_s,
-                            timeout_s=args.timeout_s, wait_s=120)  # fmt: skip
+            figures = stall(
+                stack,
+                server,
+                clients=args.clients,
+                stall_s=args.stall_s,
+                timeout_s=args.timeout_s,
+                wait_s=120,
+            )
             logs = {name: stack.log(name).splitlines() for name in stack.procs}
         finally:
             if server.proc is not None:

@@ -213,8 +213,11 @@ def test_a_parked_account_survives_a_kill_9_and_a_takeover(
         assert record.json()["status"] == "parked"
         retry = subprocess.run(
             [sys.executable, "-m", "services.cli", "parked", "retry", victim],
-            env=stack.env(), capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            env=stack.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert retry.returncode == 0 and "released" in retry.stdout, retry.stdout + retry.stderr
 
     under_load(faults, inject, seed=7)

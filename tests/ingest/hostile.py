@@ -77,8 +77,12 @@ class Ingest:
         with log_path.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "services.ingest", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=out, stderr=out, preexec_fn=_low_nofile,
-            )  # fmt: skip
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=out,
+                preexec_fn=_low_nofile,
+            )
         ingest = cls(proc, port, log_path, redis_url)
         try:
             wait_until_up(f"{ingest.url}/healthz", watch={"ingest": proc}, timeout=30)

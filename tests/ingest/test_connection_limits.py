@@ -53,8 +53,13 @@ class App:
             await send({"type": "http.response.body"})
             return
         body = b"%d" % size
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", b"%d" % len(body))]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"%d" % len(body))],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -63,9 +68,14 @@ async def serving(app: App, cap: int, **limits: Any) -> AsyncIterator[int]:
     settings = Settings(**{"max_header_bytes": 8192} | limits)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=protocol_class(settings, cap), ws="none",
-        lifespan="off", log_level="warning",
-    )  # fmt: skip
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=protocol_class(settings, cap),
+        ws="none",
+        lifespan="off",
+        log_level="warning",
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     await eventually(lambda: holds(server.started))

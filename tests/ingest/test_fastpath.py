@@ -183,9 +183,13 @@ async def test_client_gone_before_its_body_is_counted_499_and_appends_nothing(
         sent.append(message)
 
     scope = {
-        "type": "http", "method": "POST", "path": path, "root_path": "",
-        "headers": [(b"content-type", b"application/json")], "query_string": b"",
-    }  # fmt: skip
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
     before = await samples(api)
     await (api.app if fast else api.app.fastapi)(scope, receive, send)  # raises nothing
 

@@ -39,9 +39,16 @@ async def test_history_pages_newest_or_oldest_first_with_cursors(api: Api, redis
     by_id = {t["tx_id"]: t for t in (await api.http.get(PATH)).json()["transactions"]}
     d1, w1, p1 = by_id["d1"], by_id["w1"], by_id["p1"]
     assert (d1["type"], d1["amount"], d1["state"], d1["status"]) == (
-        "deposit", "0.0100", "disputed", "applied")  # fmt: skip
-    assert (w1["state"], w1["status"], w1["reason"]) == ("rejected", "rejected",
-                                                         "insufficient_funds")  # fmt: skip
+        "deposit",
+        "0.0100",
+        "disputed",
+        "applied",
+    )
+    assert (w1["state"], w1["status"], w1["reason"]) == (
+        "rejected",
+        "rejected",
+        "insufficient_funds",
+    )
     assert (p1["type"], p1["amount"], p1["ref_tx_id"]) == ("dispute", None, "d1")
 
 
@@ -70,8 +77,14 @@ async def test_history_of_an_unknown_account_is_404_and_bad_paging_is_422(
     history(redis_url)
     await drain(redis_url)
     assert_problem(await api.http.get("/v1/accounts/nobody/transactions"), 404)
-    for bad in ({"limit": 0}, {"limit": 1001}, {"order": "random"}, {"cursor": "1-0"},
-                {"cursor": "x_a"}, {"cursor": "1-0_a:b"}):  # fmt: skip
+    for bad in (
+        {"limit": 0},
+        {"limit": 1001},
+        {"order": "random"},
+        {"cursor": "1-0"},
+        {"cursor": "x_a"},
+        {"cursor": "1-0_a:b"},
+    ):
         assert_problem(await api.http.get(PATH, params=bad), 422)
 
 

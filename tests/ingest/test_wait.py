@@ -61,9 +61,12 @@ async def test_a_decided_transaction_is_answered_200_with_its_outcome_and_state(
         doc = r.json()
         assert (doc["tx_id"], doc["outcome"], doc["reason"]) == ("t1", "applied", None)
         assert doc["account"] == {
-            "account_id": "alice", "available": units("10.5"), "held": units("0"),
-            "total": units("10.5"), "locked": False,
-        }  # fmt: skip
+            "account_id": "alice",
+            "available": units("10.5"),
+            "held": units("0"),
+            "total": units("10.5"),
+            "locked": False,
+        }
         assert doc["stream_id"]  # the receipt's fields are all there too
         # rejected, with its reason and the state it left unchanged
         r = await api.http.post(
@@ -77,8 +80,10 @@ async def test_a_decided_transaction_is_answered_200_with_its_outcome_and_state(
             "/v1/transactions", json=deposit("t1", "alice", "10.5"), headers=WAIT
         )
         assert (r.status_code, r.json()["outcome"], r.json()["account"]["total"]) == (
-            200, "duplicate", units("10.5"),
-        )  # fmt: skip
+            200,
+            "duplicate",
+            units("10.5"),
+        )
 
 
 async def test_without_a_worker_the_answer_is_202_after_the_wait(api: Api) -> None:
@@ -98,17 +103,23 @@ async def test_without_the_header_nothing_waits_and_no_reader_starts(api: Api) -
 
 async def test_a_batch_answers_each_outcome_in_request_order(api: Api, redis_url: str) -> None:
     txs = [
-        deposit("d1", "bob", "5"), withdrawal("w1", "bob", "7"), deposit("d1", "bob", "5"),
-        withdrawal("w2", "bob", "2"), deposit("x1", "carol", "1"),
-    ]  # fmt: skip
+        deposit("d1", "bob", "5"),
+        withdrawal("w1", "bob", "7"),
+        deposit("d1", "bob", "5"),
+        withdrawal("w2", "bob", "2"),
+        deposit("x1", "carol", "1"),
+    ]
     async with worker(redis_url):
         r = await api.http.post("/v1/transactions/batch", json=txs, headers={"Prefer": "WAIT=10"})
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert [(x["tx_id"], x["outcome"]) for x in results] == [
-        ("d1", "applied"), ("w1", "rejected"), ("d1", "duplicate"), ("w2", "applied"),
+        ("d1", "applied"),
+        ("w1", "rejected"),
+        ("d1", "duplicate"),
+        ("w2", "applied"),
         ("x1", "applied"),
-    ]  # fmt: skip
+    ]
     assert [x["account"]["available"] for x in results[:4]] == [units(a) for a in "5553"]
 
 

@@ -62,10 +62,16 @@ def test_envelope_round_trips(tx: Tx) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"not json", b"{}", b'{"a":"x","t":"1","y":"deposit"}',
-     b'{"a":"x","t":"1","y":"deposit","m":"5"}',
-     b'{"a":"x","t":"1","y":"deposit","m":-5}', b'{"a":"x:y","t":"1","y":"deposit","m":5}', b"[1]"],
-)  # fmt: skip
+    [
+        b"not json",
+        b"{}",
+        b'{"a":"x","t":"1","y":"deposit"}',
+        b'{"a":"x","t":"1","y":"deposit","m":"5"}',
+        b'{"a":"x","t":"1","y":"deposit","m":-5}',
+        b'{"a":"x:y","t":"1","y":"deposit","m":5}',
+        b"[1]",
+    ],
+)
 def test_malformed_entries_fail_to_decode(data: bytes) -> None:
     with pytest.raises(InvalidInput):
         Tx.decode(data)

@@ -30,11 +30,34 @@ def test_valid_amounts_parse_to_units(text: str, units: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["0", "0.0000", "-1", "+1", "1.00005", "1e3", "NaN", "inf", "", ".", "1,5", "0x10",
-     "922337203685477.5808", "1" * 40, "\uff11",
-     # no surrounding whitespace, ASCII or Unicode: an amount is exactly its digits
-     " 3.25", "3.25 ", "\t1", "1\n", "\u30001", "1\u3000", "\u00a01", "1\u2009", "\u20281"],
-)  # fmt: skip
+    [
+        "0",
+        "0.0000",
+        "-1",
+        "+1",
+        "1.00005",
+        "1e3",
+        "NaN",
+        "inf",
+        "",
+        ".",
+        "1,5",
+        "0x10",
+        "922337203685477.5808",
+        "1" * 40,
+        "\uff11",
+        # no surrounding whitespace, ASCII or Unicode: an amount is exactly its digits
+        " 3.25",
+        "3.25 ",
+        "\t1",
+        "1\n",
+        "\u30001",
+        "1\u3000",
+        "\u00a01",
+        "1\u2009",
+        "\u20281",
+    ],
+)
 def test_invalid_amounts_are_rejected(text: str) -> None:
     with pytest.raises(InvalidAmount):
         parse_amount(text)

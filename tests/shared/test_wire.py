@@ -36,11 +36,31 @@ bad_ids = st.sampled_from(["", "t 1", "a:b", "a{1}", "a/b", "x" * 65, "abc\n", "
 types = st.sampled_from([t.value for t in TxType])
 bad_types = st.sampled_from(["Deposit", "deposit ", "teleport", ""])
 amounts = st.from_regex(r"[0-9]{1,15}(\.[0-9]{0,6})?|\.[0-9]{1,5}", fullmatch=True)
-odd_amounts = st.sampled_from([
-    "0", "0.0000", "-1", "+1", "1e3", "1.00005", "1.50000", " 10 ", "10\n", "\u0661", "NaN", "inf",
-    "922337203685477.5807", "922337203685477.5808", "1." + "0" * 38, "1." + "0" * 39,
-    " " * 39 + "1", " " * 40 + "1", "0" * 41, "\u30001", "1\u00a0",
-])  # fmt: skip
+odd_amounts = st.sampled_from(
+    [
+        "0",
+        "0.0000",
+        "-1",
+        "+1",
+        "1e3",
+        "1.00005",
+        "1.50000",
+        " 10 ",
+        "10\n",
+        "\u0661",
+        "NaN",
+        "inf",
+        "922337203685477.5807",
+        "922337203685477.5808",
+        "1." + "0" * 38,
+        "1." + "0" * 39,
+        " " * 39 + "1",
+        " " * 40 + "1",
+        "0" * 41,
+        "\u30001",
+        "1\u00a0",
+    ]
+)
 
 
 def field_value(name: str) -> st.SearchStrategy[Any]:
@@ -139,14 +159,20 @@ def test_a_batch_is_valid_when_every_item_is_and_keeps_their_order(docs: list[An
 @pytest.mark.parametrize(
     ("doc", "expected_tx"),
     [
-        ({"tx_id": "t1", "account_id": "a", "type": "deposit", "amount": "10.25"},
-         Tx("a", "t1", TxType.DEPOSIT, 102_500)),
-        ({"tx_id": "t2", "account_id": "a", "type": "withdrawal", "amount": "1.50000"},
-         Tx("a", "t2", TxType.WITHDRAWAL, 15_000)),
-        ({"tx_id": "d1", "account_id": "a", "type": "chargeback", "ref_tx_id": "t1"},
-         Tx("a", "d1", TxType.CHARGEBACK, None, "t1")),
+        (
+            {"tx_id": "t1", "account_id": "a", "type": "deposit", "amount": "10.25"},
+            Tx("a", "t1", TxType.DEPOSIT, 102_500),
+        ),
+        (
+            {"tx_id": "t2", "account_id": "a", "type": "withdrawal", "amount": "1.50000"},
+            Tx("a", "t2", TxType.WITHDRAWAL, 15_000),
+        ),
+        (
+            {"tx_id": "d1", "account_id": "a", "type": "chargeback", "ref_tx_id": "t1"},
+            Tx("a", "d1", TxType.CHARGEBACK, None, "t1"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_amounts_become_integer_units(doc: dict[str, Any], expected_tx: Tx) -> None:
     tx = TRANSACTION.validate_json(json.dumps(doc))
     assert tx == expected_tx

@@ -107,9 +107,16 @@ def history(redis_url: str) -> list[str]:
     """a: 7 transactions (one rejected, one dispute) and b: one, processed; a's ids in
     append order."""
     client = redis.Redis.from_url(redis_url)
-    txs = [deposit("a", "d1", 100), withdrawal("a", "w1", 500), deposit("b", "x", 1),
-           deposit("a", "d2", 20), Tx("a", "p1", TxType.DISPUTE, None, "d1"),
-           deposit("a", "d3", 3), withdrawal("a", "w2", 1), deposit("a", "d4", 4)]  # fmt: skip
+    txs = [
+        deposit("a", "d1", 100),
+        withdrawal("a", "w1", 500),
+        deposit("b", "x", 1),
+        deposit("a", "d2", 20),
+        Tx("a", "p1", TxType.DISPUTE, None, "d1"),
+        deposit("a", "d3", 3),
+        withdrawal("a", "w2", 1),
+        deposit("a", "d4", 4),
+    ]
     append(client, txs)
     client.close()
     return [t.tx_id for t in txs if t.account_id == "a"]

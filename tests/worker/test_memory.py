@@ -27,10 +27,21 @@ def drain_peak_mb(redis_url: str, accounts: int) -> int:
     init(client)
     for start in range(0, accounts, 10_000):
         append(client, [deposit(f"a{n}", "1", 100) for n in range(start, start + 10_000)])
-    env = {**os.environ, "REDIS_URL": redis_url, "TXFLOW_SHARDS": str(SHARDS),
-           "TXFLOW_CACHE_MAX_ACCOUNTS": "2000", "TXFLOW_BLOCK_MS": "50"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", BURST], env=env, capture_output=True, text=True,
-                          timeout=300, check=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "TXFLOW_SHARDS": str(SHARDS),
+        "TXFLOW_CACHE_MAX_ACCOUNTS": "2000",
+        "TXFLOW_BLOCK_MS": "50",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", BURST],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     assert len(outcomes(client, SHARDS)) == accounts
     client.close()
     return int(done.stdout.strip().splitlines()[-1])

@@ -94,10 +94,17 @@ async def test_a_poisoned_account_is_held_in_order_its_neighbour_goes_on_and_ret
     append(client, first)
     await drain(redis_url)
     later = [
-        deposit(a, "02", 50), wd(b, "02", 30), wd(a, "03", 120), deposit(b, "03", 5),
-        wd(a, "04", 500), deposit(a, "05", 7), wd(b, "04", 70), deposit(b, "05", 1),
-        Tx(a, "06", TxType.DISPUTE, None, "05"), wd(a, "07", 30),
-    ]  # fmt: skip
+        deposit(a, "02", 50),
+        wd(b, "02", 30),
+        wd(a, "03", 120),
+        deposit(b, "03", 5),
+        wd(a, "04", 500),
+        deposit(a, "05", 7),
+        wd(b, "04", 70),
+        deposit(b, "05", 1),
+        Tx(a, "06", TxType.DISPUTE, None, "05"),
+        wd(a, "07", 30),
+    ]
     ledger, want_a = sequential(first + later, a)  # before the hook: it is process-wide
     poison = install(Poison(accounts=[a]), monkeypatch)
     append(client, later)
@@ -142,8 +149,14 @@ async def test_skip_dead_letters_the_first_held_entry_with_the_note_and_retries_
     client: redis.Redis, text: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = one_shard(2)
-    txs = [deposit(a, "01", 100), wd(a, "02", 60), deposit(b, "01", 5), wd(a, "03", 60),
-           deposit(a, "04", 10), wd(a, "05", 30)]  # fmt: skip
+    txs = [
+        deposit(a, "01", 100),
+        wd(a, "02", 60),
+        deposit(b, "01", 5),
+        wd(a, "03", 60),
+        deposit(a, "04", 10),
+        wd(a, "05", 30),
+    ]
     ledger, _ = sequential([t for t in txs if t.tx_id != "02" or t.account_id != a], a)
     poison = install(Poison(txs=[f"{a} 02", f"{a} 03"]), monkeypatch)
     append(client, txs)
@@ -167,8 +180,13 @@ async def test_skip_dead_letters_the_first_held_entry_with_the_note_and_retries_
     assert letter["e"] == entry_02 and "refunded by hand, ticket 42" in letter["reason"]
     assert stored(client, a, "02").outcome == "dead"
     assert account(client, a) == ledger.accounts[a]
-    assert decided(client, a) == [("01", "applied"), ("02", "dead"), ("03", "applied"),
-                                  ("04", "applied"), ("05", "applied")]  # fmt: skip
+    assert decided(client, a) == [
+        ("01", "applied"),
+        ("02", "dead"),
+        ("03", "applied"),
+        ("04", "applied"),
+        ("05", "applied"),
+    ]
 
 
 Corruption = Callable[[redis.Redis, str], None]
