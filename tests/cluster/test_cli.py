@@ -37,8 +37,9 @@ def test_a_dead_letter_is_replayed_into_its_shards_stream(
     init(client, SHARDS)
     tx = deposit("alice", "t1", 100)
     k = ShardKeys(shard_of("alice", SHARDS))
-    letter = client.xadd(k.dlq, {"d": orjson.dumps({"e": "1-1", "d": tx.encode().decode(),
-                                                    "reason": "test"})})  # fmt: skip
+    letter = client.xadd(
+        k.dlq, {"d": orjson.dumps({"e": "1-1", "d": tx.encode().decode(), "reason": "test"})}
+    )
     env = {"REDIS_URL": cluster_url, "TXFLOW_REDIS_CLUSTER": "1"}
     done = txflow("dlq", "replay", letter.decode(), env=env)
     assert done.returncode == 0, done.stderr

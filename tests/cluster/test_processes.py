@@ -79,8 +79,11 @@ def test_a_killed_workers_shards_move_and_nothing_is_lost_or_doubled(
     sampler, loader = two_workers_half_loaded(stack, accounts=80, per_account=50, seed=2)
     loader.resume()  # the rest arrives while the shards move
     stack.signal("a", signal.SIGKILL)
-    wait_for(lambda: stack.owned_by("b") == set(range(stack.shards)), 4 * TTL_S + 5,
-             "b owning every shard")  # fmt: skip
+    wait_for(
+        lambda: stack.owned_by("b") == set(range(stack.shards)),
+        4 * TTL_S + 5,
+        "b owning every shard",
+    )
     history = loader.finish()
     wait_for(lambda: decided(client, stack.shards) >= len(history.accepted), 60, "all decided")
     sampler.stop()

@@ -31,8 +31,9 @@ def test_replay_in_cluster_mode_without_a_cluster_url_is_one_line(tmp_path: Path
     path = tmp_path / "in.csv"
     path.write_text("deposit, 1, 1, 1.0\n")
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {"TXFLOW_REDIS_CLUSTER": "1"}
-    done = subprocess.run([*TXFLOW, "replay", str(path)], capture_output=True, text=True,
-                          env=env, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [*TXFLOW, "replay", str(path)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     # which Redis it meant to use, then why it cannot: a line each
     note, error = done.stderr.splitlines()

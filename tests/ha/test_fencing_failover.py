@@ -66,9 +66,9 @@ def commit_as(client: redis.Redis, shard: int, worker: str, token: int) -> Any:
 
 
 @pytest.fixture
-def link(redis_factory: Callable[..., RedisProcess]) -> Iterator[
-    tuple[RedisProcess, StallingProxy, RedisProcess]
-]:  # fmt: skip
+def link(
+    redis_factory: Callable[..., RedisProcess],
+) -> Iterator[tuple[RedisProcess, StallingProxy, RedisProcess]]:
     """A primary, the proxy in front of it, and a replica replicating through the proxy."""
     primary = redis_factory(name="primary", extra=["--repl-diskless-sync-delay", "0"])
     proxy = StallingProxy(primary.port).start()

@@ -28,9 +28,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sentinels(redis_factory: Callable[..., RedisProcess], tmp_path: Path) -> Iterator[
-    tuple[RedisProcess, list[RedisProcess], list[SentinelProcess]]
-]:  # fmt: skip
+def sentinels(
+    redis_factory: Callable[..., RedisProcess], tmp_path: Path
+) -> Iterator[tuple[RedisProcess, list[RedisProcess], list[SentinelProcess]]]:
     primary = redis_factory(name="primary", extra=["--repl-diskless-sync-delay", "0"])
     follow = ["--replicaof", "127.0.0.1", str(primary.port)]
     replicas = [redis_factory(name="replica", extra=follow)]

@@ -61,8 +61,11 @@ def test_ingest_refuses_to_start_when_wait_aof_is_unavailable(
     env = {"REDIS_URL": server.url, "TXFLOW_WAIT_AOF": "1", "TXFLOW_MIN_REPLICAS": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "services.ingest", "--redis-wait", "5"],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "TXFLOW_WAIT_AOF=1" in done.stderr
 
