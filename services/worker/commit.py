@@ -25,12 +25,13 @@ def arguments(
         args += [plan.ids[0], plan.ids[-1], out_entries, trim]
     else:  # a retry of held entries: acknowledged long ago, ckpt is not theirs
         args += ["", "", out_entries, ""]
-    args += [",".join(plan.ids) if plan.from_inbox else ""]
+    acked = plan.ids if plan.from_inbox else []
+    args += [len(acked)]
     args += [orjson.dumps([list(chain.from_iterable(f.items())) for f in writes.values()])]
     args += [orjson.dumps(plan.outs) if plan.outs else "", b"\n".join(plan.dead)]
     parking = plan.parking
     if not plan.states and parking is None:  # the usual batch
-        return keys, [*args, "", ""]
+        return keys, [*args, "", "", *acked]
     where: dict[str, int] = {key: i for i, key in enumerate(keys, 1)}
 
     def index(key: str) -> int:
@@ -50,7 +51,7 @@ def arguments(
     if parking is not None:
         extra |= parking.ops(k.parked, index)
         request = "" if parking.answer is None else parking.answer.request_id
-    return keys, [*args, orjson.dumps(extra), request]
+    return keys, [*args, orjson.dumps(extra), request, *acked]
 
 
 def check(reply: Any, plan: Plan) -> None:

@@ -13,7 +13,7 @@
 --         the entries are not :in's next ones but a parked account's, retried: then no
 --         contiguity check, no ckpt, ack or trim)
 -- ARGV[5] last entry id (the new ckpt)     ARGV[6] :out approximate max entries
--- ARGV[7] XTRIM MINID for :in ('' = none)  ARGV[8] ids to ack, joined by ','
+-- ARGV[7] XTRIM MINID for :in ('' = none)  ARGV[8] n: how many ids to ack, ARGV[14..13+n]
 -- ARGV[9] JSON array: for KEYS[8 + i], its fields and values as one flat array (HSET)
 -- ARGV[10] the batch's outcomes, a JSON array: one :out entry (shared/outcomes.py);
 --          '' when it has none (only undecodable entries)
@@ -29,6 +29,8 @@
 --                 not absent, 'x' dead or 'p' parked): a parked entry's record
 -- ARGV[13] id of the operator request in KEYS[8] this commit carries out ('' = none):
 --          abort ('stale') unless it is still there; deleted with the commit
+-- ARGV[14..] the ids to ack, each its own argument (split from one string by Lua, they
+--          cost Redis more than they cost the client to pack)
 -- The :out entry also records the epoch that committed it ('ep'), so a
 -- checker can prove no fenced-out owner ever committed after its successor.
 -- (Few large arguments instead of ~25 per transaction: packing them costs the
@@ -99,12 +101,10 @@ if ARGV[13] ~= '' then redis.call('XDEL', KEYS[8], ARGV[13]) end
 
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[3], ARGV[5])
-  local ids = {}
-  for id in string.gmatch(ARGV[8], '[^,]+') do ids[#ids + 1] = id end
   -- unpack is bounded by Lua's C stack: ack in slices
-  local n = #ids
-  for k = 1, n, 1000 do
-    redis.call('XACK', KEYS[4], ARGV[3], unpack(ids, k, math.min(k + 999, n)))
+  local n = tonumber(ARGV[8])
+  for k = 14, 13 + n, 1000 do
+    redis.call('XACK', KEYS[4], ARGV[3], unpack(ARGV, k, math.min(k + 999, 13 + n)))
   end
   -- The batch is exactly the entries after the old ckpt up to the new one (contiguity
   -- above; held entries of parked accounts among them), so the count stays exact.
