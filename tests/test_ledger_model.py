@@ -86,7 +86,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.flows[a] = self.flows.get(a, 0) - (tx.amount or 0)
             elif tx.type is TxType.CHARGEBACK:
                 assert tx.ref_tx_id is not None
-                ref = self.ledger.records[a][tx.ref_tx_id]
+                ref = self.ledger.record(a, tx.ref_tx_id)
                 self.flows[a] = self.flows.get(a, 0) - (ref.amount or 0)
                 self.chargebacks.add(a)
 

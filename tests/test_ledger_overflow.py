@@ -16,8 +16,9 @@ import redis
 
 from services.cli.__main__ import main
 from services.worker import validation
-from services.worker.accounts import Account, TxRecord, TxState
+from services.worker.accounts import Account, Record, TxState
 from services.worker.ledger import decide
+from shared import records
 from shared.model import Outcome, Reason, Tx, TxType
 from shared.money import MAX_UNITS
 from tests.ledger import CHARGEBACK, DISPUTE, RESOLVE, D, W, last, run, state
@@ -56,7 +57,7 @@ def test_deposit_up_to_the_limit_is_applied_and_one_unit_more_is_rejected() -> N
 
     assert last(ledger, D, "3", 1) == OVERFLOW
     assert state(ledger) == Account(MAX, 0, False)
-    assert ledger.records["a"]["3"].reason is Reason.BALANCE_OVERFLOW
+    assert ledger.record("a", "3").reason == Reason.BALANCE_OVERFLOW
     assert last(ledger, D, "3", 1) == (Outcome.DUPLICATE, None)  # a rejection reserves its id
 
 
@@ -80,13 +81,13 @@ def test_dispute_may_take_available_negative_but_not_held_past_the_limit() -> No
 
     assert last(ledger, DISPUTE, "y", "3") == OVERFLOW  # held would be MAX + 1
     assert state(ledger) == Account(1 - MAX, MAX, False)
-    assert ledger.records["a"]["3"].state is TxState.APPLIED  # the deposit is not disputed
+    assert ledger.record("a", "3").state == TxState.APPLIED  # the deposit is not disputed
     assert last(ledger, RESOLVE, "z", "1") == (Outcome.APPLIED, None)  # and nothing is stuck
     assert state(ledger) == Account(1, 0, False)
 
 
-def _deposit_record(amount: int, state: TxState = TxState.APPLIED) -> TxRecord:
-    return TxRecord(TxType.DEPOSIT, state, Outcome.APPLIED, amount)
+def _deposit_record(amount: int, state: TxState = TxState.APPLIED) -> Record:
+    return records.pack(TxType.DEPOSIT, state, Outcome.APPLIED, amount, "1-0")
 
 
 @pytest.mark.parametrize(("amount", "applied"), [(5, True), (6, False)])

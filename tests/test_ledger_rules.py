@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from services.worker import validation
-from services.worker.accounts import Account, TxRecord, TxState
+from services.worker.accounts import Account, TxState
+from shared import records
 from shared.model import Outcome, Reason
 from tests.ledger import CHARGEBACK, DISPUTE, RESOLVE, D, W, last, run, state, tx
 
@@ -72,7 +73,9 @@ def test_dispute_of_a_withdrawal_is_rejected() -> None:
 def test_dispute_of_a_rejected_deposit_is_rejected() -> None:
     # Deposits are rejected only on locked accounts, where disputes are refused
     # first; the rule still holds on its own.
-    rejected = TxRecord(D, TxState.REJECTED, Outcome.REJECTED, 100, Reason.ACCOUNT_LOCKED)
+    rejected = records.pack(
+        D, TxState.REJECTED, Outcome.REJECTED, 100, "1-0", None, Reason.ACCOUNT_LOCKED
+    )
     assert validation.check(Account(), tx(DISPUTE, "x", "1"), rejected) is Reason.REF_NOT_APPLIED
 
 
@@ -85,7 +88,7 @@ def test_dispute_of_a_deposit_under_dispute_is_rejected() -> None:
 def test_dispute_of_a_charged_back_deposit_is_rejected() -> None:
     ledger = run((D, "1", 100), (DISPUTE, "x", "1"), (CHARGEBACK, "y", "1"))
     # the account is locked, which is checked first; the record says charged back
-    assert ledger.records["a"]["1"].state is TxState.CHARGED_BACK
+    assert ledger.record("a", "1").state == TxState.CHARGED_BACK
     assert last(ledger, DISPUTE, "z", "1")[0] is Outcome.REJECTED
 
 

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple
 
 import orjson
 
 from services.worker import hashes
-from services.worker.accounts import UNDECIDED, Account, TxRecord, record_of
+from services.worker.accounts import OUTCOME_AT, UNDECIDED, Account, Record, record_of
 from services.worker.cache import AccountCache
-from services.worker.hashes import record_value
 from services.worker.ledger import decide
 from services.worker.parking import Parking
-from shared import records
 from shared.errors import InvalidInput
 from shared.keys import ShardKeys
 from shared.model import Outcome, Tx
@@ -38,19 +37,20 @@ class Entry(NamedTuple):
 class Plan:
     """Everything one commit writes, and what the cache learns when it succeeds.
 
-    ``writes``: each account's hash fields to set (its state, its records),
-    one HSET per account whatever the batch. ``states``: the state of a
-    record not written by this batch changed (a deposit disputed, resolved,
-    charged back): the commit rewrites that one character of the stored value.
+    ``writes``: each account's records this batch made or changed (a deposit
+    disputed, resolved, charged back), packed (``accounts.Record``): the
+    commit's HSET of the account, and what the batch reads before the cache.
+    ``accounts``: each decided account's state after the batch. ``hsets``
+    (made by ``Planner.finish``): one flat field/value list per account of
+    ``writes``, its state first, as the commit script takes them.
     """
 
     ids: list[str] = field(default_factory=list)
-    writes: dict[str, dict[str, str]] = field(default_factory=dict)  # by account
-    states: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, tx id) → state
+    writes: dict[str, dict[str, Record]] = field(default_factory=dict)  # account → tx id → record
+    accounts: dict[str, Account] = field(default_factory=dict)
+    hsets: list[list[str]] = field(default_factory=list)
     outs: list[Written] = field(default_factory=list)
     dead: list[bytes] = field(default_factory=list)
-    accounts: dict[str, Account] = field(default_factory=dict)
-    records: dict[str, dict[str, TxRecord]] = field(default_factory=dict)  # by account
     parking: Parking | None = None
     from_inbox: bool = True  # false: entries of a held list (a retry), not :in's next ones
 
@@ -60,33 +60,10 @@ class Plan:
             self.parking = Parking()
         return self.parking
 
-    def write(self, account_id: str, tx_id: str, value: str) -> None:
-        fields = self.writes.get(account_id)
-        if fields is None:
-            self.writes[account_id] = {tx_id: value}
-        else:
-            fields[tx_id] = value
-
-    def restate(self, account_id: str, tx_id: str, state: str) -> None:
-        """The record of ``tx_id`` is now in ``state``: patched here if this plan writes it,
-        else by the commit in Redis."""
-        fields = self.writes.get(account_id)
-        pending = None if fields is None else fields.get(tx_id)
-        if fields is not None and pending is not None:
-            fields[tx_id] = records.with_state(pending, state)
-        else:
-            self.states[(account_id, tx_id)] = state
-
-    def remember(self, account_id: str, tx_id: str, record: TxRecord) -> None:
-        changed = self.records.get(account_id)
-        if changed is None:
-            self.records[account_id] = {tx_id: record}
-        else:
-            changed[tx_id] = record
-
     def install(self, cache: AccountCache, parked: dict[str, Parked]) -> None:
-        """Make the committed changes visible in the cache and the shard's parked accounts."""
-        cache.install(self.accounts, self.records)
+        """Make the committed changes visible in the cache and the shard's parked accounts
+        (the plan's record dicts become the cache's: the plan is done with)."""
+        cache.install(self.accounts, self.writes)
         if self.parking is not None:
             self.parking.install(parked)
 
@@ -139,7 +116,7 @@ def _no_data() -> Tx:
     raise InvalidInput("entry has no field 'd'")
 
 
-_NONE: dict[str, TxRecord] = {}  # read-only: "no records here"
+_NONE: dict[str, Record] = {}  # read-only: "no records here"
 
 
 class Planner:
@@ -149,65 +126,71 @@ class Planner:
     (an account parked by this plan joins them).
     """
 
-    __slots__ = ("cache", "keys", "parked", "plan")
+    __slots__ = ("cached", "keys", "parked", "plan")
 
     def __init__(
         self, keys: ShardKeys, cache: AccountCache, parked: dict[str, Parked] | None = None
     ) -> None:
         self.keys = keys
-        self.cache = cache
+        self.cached = cache.peek
         self.parked = dict(parked) if parked else {}
         self.plan = Plan()
 
     def finish(self) -> Plan:
-        """The plan, with each touched account's final state written once."""
+        """The plan, with each account's HSET: its final state, then its records."""
         plan = self.plan
-        for account_id, account in plan.accounts.items():
-            plan.write(account_id, STATE, hashes.account_value(account))
+        accounts = plan.accounts
+        for account_id, fields in plan.writes.items():
+            account = accounts.get(account_id)
+            hset = [] if account is None else [STATE, hashes.account_value(account)]
+            hset += chain.from_iterable(fields.items())
+            plan.hsets.append(hset)
         return plan
 
-    def record(self, account_id: str, tx_id: str) -> TxRecord | None:
-        changed = self.plan.records.get(account_id)
-        if changed is not None and tx_id in changed:
-            return changed[tx_id]
-        cached = self.cache.peek(account_id)
+    def record(self, account_id: str, tx_id: str) -> Record | None:
+        written = self.plan.writes.get(account_id)
+        if written is not None and tx_id in written:
+            return written[tx_id]
+        cached = self.cached(account_id)
         return None if cached is None else cached.records.get(tx_id)
 
     def add(self, entry: Entry, tx: Tx) -> Outcome:
-        # The hot path: runs once per transaction, so lookups and the plan's
-        # small helpers are inlined here.
+        # The hot path: runs once per transaction, so lookups are inlined here.
         entry_id = entry.id
-        account_id, tx_id, ref_id = tx.account_id, tx.tx_id, tx.ref_tx_id
+        account_id, tx_id, kind, _, ref_id, accepted_at = tx
         plan = self.plan
-        cached = self.cache.peek(account_id)
+        written = plan.writes.get(account_id)  # this batch's records, read before the cache's
+        if written is None:
+            written = plan.writes[account_id] = {}
+        cached = self.cached(account_id)
         known = cached.records if cached is not None else _NONE
-        changed = plan.records.get(account_id)
-        if changed is None:
-            changed = plan.records[account_id] = {}
-        own = changed.get(tx_id) or known.get(tx_id)
-        ref = None if ref_id is None else (changed.get(ref_id) or known.get(ref_id))
+        own = written.get(tx_id) or known.get(tx_id)
+        ref = None if ref_id is None else (written.get(ref_id) or known.get(ref_id))
         account = plan.accounts.get(account_id)
         if account is None and cached is not None:
             account = cached.account
-        outcome, reason, after, record, new_ref = decide(account, tx, own, ref)
+        outcome, reason, after, record, new_ref = decide(account, tx, own, ref, entry_id)
         plan.ids.append(entry_id)
         plan.accounts[account_id] = after
-        if record is not None:
-            # (a dead or parked record decided at last is replaced whole)
-            changed[tx_id] = record
-            fields = plan.writes.get(account_id)
-            if fields is None:
-                plan.writes[account_id] = {tx_id: record_value(record, entry_id)}
-            else:
-                fields[tx_id] = record_value(record, entry_id)
+        if record is not None:  # (a dead or parked record decided at last is replaced whole)
+            written[tx_id] = record
         if new_ref is not None:
             assert ref_id is not None
-            changed[ref_id] = new_ref
-            plan.restate(account_id, ref_id, new_ref.state)
-        doc = outcome_doc(entry_id, tx, outcome, reason)
-        # The account's state after it, packed as the hash's state field: what a
-        # waiting client and the outcome stream are answered with.
-        doc["s"] = f"{after.available}|{after.held}|{1 if after.locked else 0}"
+            written[ref_id] = new_ref
+        # outcome_doc's, with the account's state after it, packed as the hash's
+        # state field: what a waiting client and the outcome stream are answered with
+        available, held, locked = after
+        doc: Written = {
+            "e": entry_id,
+            "a": account_id,
+            "t": tx_id,
+            "y": kind,
+            "o": outcome,
+            "at": accepted_at,
+            "s": f"{available}|{held}|{1 if locked else 0}",
+        }
+        if reason is not None:
+            doc["r"] = reason
         plan.outs.append(doc)
         return outcome
 
@@ -223,10 +206,9 @@ class Planner:
         if tx is None:
             return
         own = self.record(tx.account_id, tx.tx_id)
-        if own is None or own.outcome in UNDECIDED:
-            record = record_of(tx, Outcome.DEAD, reason)
-            plan.remember(tx.account_id, tx.tx_id, record)
-            plan.write(tx.account_id, tx.tx_id, record_value(record, entry.id))
+        if own is None or own[OUTCOME_AT] in UNDECIDED:
+            written = plan.writes.setdefault(tx.account_id, {})
+            written[tx.tx_id] = record_of(tx, Outcome.DEAD, entry.id, reason)
         plan.outs.append(outcome_doc(entry.id, tx, Outcome.DEAD, reason))
 
     def park(self, entry: Entry, tx: Tx, parked: Parked) -> None:
@@ -248,8 +230,8 @@ class Planner:
         plan, parking = self.plan, self.plan.parks
         plan.ids.append(entry.id)
         parking.push(self.keys.held(account_id), held_entry(entry.id, entry.data))
-        record = record_of(tx, Outcome.PARKED, reason)
-        parking.records[(self.keys.account(account_id), tx.tx_id)] = record_value(record, entry.id)
+        record = record_of(tx, Outcome.PARKED, entry.id, reason)
+        parking.records[(self.keys.account(account_id), tx.tx_id)] = record
         plan.outs.append(outcome_doc(entry.id, tx, Outcome.PARKED, reason))
 
 

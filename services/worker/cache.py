@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from services.worker.accounts import Account, TxRecord
+from services.worker.accounts import Account, Record
 
 
 @dataclass(slots=True)
@@ -30,7 +30,7 @@ class CachedAccount:
 
     account: Account
     complete: bool
-    records: dict[str, TxRecord] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)  # tx id → its packed record
     used: float = 0.0
 
 
@@ -48,6 +48,9 @@ class AccountCache:
         self._clock = clock
         self._accounts: OrderedDict[str, CachedAccount] = OrderedDict()
         self._records = 0  # records held by every cached account together
+        # Like ``get`` without counting as a use (lookups inside a batch): the
+        # dict's own ``get``, for the hot path.
+        self.peek: Callable[[str], CachedAccount | None] = self._accounts.get
 
     def get(self, account_id: str) -> CachedAccount | None:
         cached = self._accounts.get(account_id)
@@ -55,10 +58,6 @@ class AccountCache:
             cached.used = self._clock()
             self._accounts.move_to_end(account_id)
         return cached
-
-    def peek(self, account_id: str) -> CachedAccount | None:
-        """Like ``get`` without counting as a use (for lookups inside a batch)."""
-        return self._accounts.get(account_id)
 
     def put(self, account_id: str, cached: CachedAccount) -> None:
         cached.used = self._clock()
@@ -75,7 +74,7 @@ class AccountCache:
         if cached is not None:
             self._records -= len(cached.records)
 
-    def add_records(self, account_id: str, records: Mapping[str, TxRecord]) -> None:
+    def add_records(self, account_id: str, records: Mapping[str, Record]) -> None:
         """Records of a cached account (ignored if it is not cached)."""
         cached = self._accounts.get(account_id)
         if cached is not None:
@@ -88,25 +87,34 @@ class AccountCache:
         return self._records
 
     def install(
-        self, accounts: Mapping[str, Account], records: Mapping[str, Mapping[str, TxRecord]]
+        self, accounts: Mapping[str, Account], records: dict[str, dict[str, Record]]
     ) -> None:
-        """Committed state: each account's new state (a use) and its changed records.
+        """Committed state: each account's new state (a use) and its new or changed records.
 
         An account not cached is new to Redis too (a batch's accounts are loaded
-        before it is decided), so it is complete.
+        before it is decided), so it is complete: its dict of ``records`` becomes
+        its cache entry's. Records of an account neither cached nor in
+        ``accounts`` (a dead letter's) are left to Redis.
         """
         now = self._clock()
         entries = self._accounts
-        for account_id, account in accounts.items():
+        for account_id, changed in records.items():
             cached = entries.get(account_id)
+            account = accounts.get(account_id)
             if cached is None:
-                entries[account_id] = CachedAccount(account, complete=True, used=now)
-            else:
+                if account is not None:
+                    entries[account_id] = CachedAccount(account, True, changed, now)
+                    self._records += len(changed)
+                continue
+            if account is not None:
                 cached.account = account
                 cached.used = now
                 entries.move_to_end(account_id)
-        for account_id, changed in records.items():
-            self.add_records(account_id, changed)
+            if changed:
+                held = cached.records
+                before = len(held)
+                held.update(changed)
+                self._records += len(held) - before
 
     def missing(self, account_ids: Iterable[str]) -> list[str]:
         """The distinct ``account_ids`` not cached, in first-seen order."""

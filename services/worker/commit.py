@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 import orjson
 
 from services.worker.batch import Plan
-from shared import records
 from shared.errors import Fenced, Gap
 from shared.keys import GROUP, ShardKeys
 
@@ -27,10 +25,10 @@ def arguments(
         args += ["", "", out_entries, ""]
     acked = plan.ids if plan.from_inbox else []
     args += [len(acked)]
-    args += [orjson.dumps([list(chain.from_iterable(f.items())) for f in writes.values()])]
+    args += [orjson.dumps(plan.hsets)]
     args += [orjson.dumps(plan.outs) if plan.outs else "", b"\n".join(plan.dead)]
     parking = plan.parking
-    if not plan.states and parking is None:  # the usual batch
+    if parking is None:  # the usual batch
         return keys, [*args, "", "", *acked]
     where: dict[str, int] = {key: i for i, key in enumerate(keys, 1)}
 
@@ -41,17 +39,8 @@ def arguments(
             i = where[key] = len(keys)
         return i
 
-    extra: dict[str, Any] = {}
-    if plan.states:
-        extra["st"] = [
-            [index(k.account(account_id)), tx_id, records.STATE_OF[state]]
-            for (account_id, tx_id), state in plan.states.items()
-        ]
-    request = ""
-    if parking is not None:
-        extra |= parking.ops(k.parked, index)
-        request = "" if parking.answer is None else parking.answer.request_id
-    return keys, [*args, orjson.dumps(extra), request, *acked]
+    request = "" if parking.answer is None else parking.answer.request_id
+    return keys, [*args, orjson.dumps(parking.ops(k.parked, index)), request, *acked]
 
 
 def check(reply: Any, plan: Plan) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from services.worker.accounts import Account, TxRecord, TxState
+from services.worker.accounts import Account, Record
 from shared import records
-from shared.model import Outcome, TxType
 
 
 def account_value(account: Account) -> str:
@@ -17,13 +16,8 @@ def account_from(value: str) -> Account:
     return Account(*records.unpack_state(value))
 
 
-def record_value(record: TxRecord, entry_id: str) -> str:
-    """The value of a transaction's field in the account hash."""
-    type_, state, outcome, amount, reason, ref = record
-    return records.pack(type_, state, outcome, amount, entry_id, ref, reason)
-
-
-def record_from(value: str) -> TxRecord:
-    """Raises ``KeyError`` or ``ValueError`` when ``value`` is not a packed record."""
-    r = records.unpack(value)
-    return TxRecord(TxType(r.type), TxState(r.state), Outcome(r.outcome), r.amount, r.reason, r.ref)
+def record_read(value: str) -> Record:
+    """A record as read from Redis, checked: raises ``KeyError`` or ``ValueError``
+    when ``value`` is not a packed record (a corrupted hash)."""
+    records.unpack(value)
+    return value

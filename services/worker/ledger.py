@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from services.worker import accounts, validation
-from services.worker.accounts import UNDECIDED, Account, TxRecord
+from services.worker.accounts import OUTCOME_AT, UNDECIDED, Account, Record
+from shared import records
 from shared.model import APPLIED, DUPLICATE, REJECTED, Outcome, Reason, Tx
 
 
@@ -26,31 +27,34 @@ class Decision(NamedTuple):
     outcome: Outcome
     reason: Reason | None
     account: Account
-    record: TxRecord | None
-    ref: TxRecord | None = None
+    record: Record | None
+    ref: Record | None = None
 
 
 _NEW_ACCOUNT = Account()
 _new = tuple.__new__  # see accounts._new
 
 
-def decide(account: Account | None, tx: Tx, own: TxRecord | None, ref: TxRecord | None) -> Decision:
-    """Decide ``tx`` given its account, any earlier record under its own id, and its ref.
+def decide(
+    account: Account | None, tx: Tx, own: Record | None, ref: Record | None, entry: str = ""
+) -> Decision:
+    """Decide ``tx`` given its account, any earlier record under its own id, and its ref;
+    ``entry``: the stream entry it came from, for its record.
 
     A dead-lettered or parked record does not reserve its id: a replayed dead
     letter, a retried parked entry, is processed as if new.
     """
     current = account if account is not None else _NEW_ACCOUNT
-    if own is not None and own.outcome not in UNDECIDED:
+    if own is not None and own[OUTCOME_AT] not in UNDECIDED:
         return _new(Decision, (DUPLICATE, None, current, None, None))
     reason = validation.check(current, tx, ref)
     if reason is None:
         after, new_ref = accounts.apply(current, tx, ref)
         if validation.fits(after):
-            record = accounts.record_of(tx, APPLIED)
+            record = accounts.record_of(tx, APPLIED, entry)
             return _new(Decision, (APPLIED, None, after, record, new_ref))
         reason = Reason.BALANCE_OVERFLOW
-    record = accounts.record_of(tx, REJECTED, reason)
+    record = accounts.record_of(tx, REJECTED, entry, reason)
     return _new(Decision, (REJECTED, reason, current, record, None))
 
 
@@ -59,7 +63,7 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
-        self.records: dict[str, dict[str, TxRecord]] = {}
+        self.records: dict[str, dict[str, Record]] = {}  # packed (``record``: by name)
 
     def process(self, tx: Tx) -> Decision:
         records = self.records.setdefault(tx.account_id, {})
@@ -72,6 +76,10 @@ class MemoryLedger:
             assert tx.ref_tx_id is not None
             records[tx.ref_tx_id] = d.ref
         return d
+
+    def record(self, account_id: str, tx_id: str) -> records.Record:
+        """The record of ``tx_id`` on ``account_id``, its fields by name (``KeyError``: none)."""
+        return records.unpack(self.records[account_id][tx_id])
 
     def __iter__(self) -> Iterator[tuple[str, Account]]:
         return iter(self.accounts.items())

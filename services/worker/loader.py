@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from services.worker.cache import AccountCache, CachedAccount
-from services.worker.hashes import account_from, record_from
+from services.worker.hashes import account_from, record_read
 from shared.errors import InvalidInput
 from shared.model import Tx
 from shared.parking import Parked
@@ -53,7 +53,7 @@ class Loader:
             raise TypeError(values)
         found = dict(zip(fields, values, strict=True))
         state = found.pop(STATE, None)
-        records = {t: record_from(v) for t, v in found.items() if v is not None}
+        records = {t: record_read(v) for t, v in found.items() if v is not None}
         if STATE in fields:
             # An account Redis does not hold stays out of the cache: the plan takes
             # an account it cannot find as new, and its commit caches it, complete.

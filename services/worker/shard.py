@@ -203,17 +203,17 @@ class ShardRunner:
     ) -> Plan:
         """The plan deciding ``entries``; raises ``ProcessingFailed`` at the first that raised."""
         planner = Planner(self.keys, self.cache, self.parked)
-        parked = planner.parked
+        parked, add = planner.parked, planner.add
         for index, (entry, tx) in enumerate(zip(entries, txs, strict=True)):
             if isinstance(tx, InvalidInput):
                 planner.add_dead(entry, None, f"undecodable: {tx}")
             elif parked and tx.account_id in parked:
                 planner.hold(entry, tx)
-            elif entry.id in doomed:
+            elif doomed and entry.id in doomed:
                 planner.park(entry, tx, Parked(doomed[entry.id], int(time.time() * 1000)))
             else:
                 try:
-                    planner.add(entry, tx)
+                    add(entry, tx)
                 except Exception as e:  # a bug or a poison entry: never a half-made plan
                     raise ProcessingFailed(index, e) from e
         return planner.finish()

@@ -7,14 +7,25 @@ hold (``ledger.decide`` rejects it with ``balance_overflow`` otherwise).
 
 from __future__ import annotations
 
-from services.worker.accounts import UNDECIDED, Account, TxRecord, TxState
+from services.worker.accounts import (
+    CHARGED_BACK_CODE,
+    DEPOSIT_CODE,
+    DISPUTED_CODE,
+    OUTCOME_AT,
+    REJECTED_CODE,
+    STATE_AT,
+    TYPE_AT,
+    UNDECIDED,
+    Account,
+    Record,
+)
 from shared.model import DEPOSIT, DISPUTE, WITHDRAWAL, Reason, Tx
 
 LOWEST, HIGHEST = -(2**63), 2**63 - 1
 """The balances a signed 64-bit integer of units holds (DESIGN §1)."""
 
 
-def check(account: Account, tx: Tx, ref: TxRecord | None) -> Reason | None:
+def check(account: Account, tx: Tx, ref: Record | None) -> Reason | None:
     """The reason ``tx`` is rejected, or ``None`` when it applies (if its result ``fits``).
 
     ``ref`` is the record of ``tx.ref_tx_id`` on the same account (``None`` when
@@ -33,21 +44,22 @@ def check(account: Account, tx: Tx, ref: TxRecord | None) -> Reason | None:
             return Reason.ACCOUNT_LOCKED
         return _disputable(ref)
     # resolve and chargeback act only on an open dispute, locked or not
-    if ref is None or ref.outcome in UNDECIDED:
+    if ref is None or ref[OUTCOME_AT] in UNDECIDED:
         return Reason.UNKNOWN_REF
-    return None if ref.state is TxState.DISPUTED else Reason.NOT_DISPUTED
+    return None if ref[STATE_AT] == DISPUTED_CODE else Reason.NOT_DISPUTED
 
 
-def _disputable(ref: TxRecord | None) -> Reason | None:
-    if ref is None or ref.outcome in UNDECIDED:
+def _disputable(ref: Record | None) -> Reason | None:
+    if ref is None or ref[OUTCOME_AT] in UNDECIDED:
         return Reason.UNKNOWN_REF
-    if ref.type is not DEPOSIT:
+    if ref[TYPE_AT] != DEPOSIT_CODE:
         return Reason.REF_NOT_DEPOSIT
-    if ref.state is TxState.REJECTED:
+    state = ref[STATE_AT]
+    if state == REJECTED_CODE:
         return Reason.REF_NOT_APPLIED
-    if ref.state is TxState.DISPUTED:
+    if state == DISPUTED_CODE:
         return Reason.ALREADY_DISPUTED
-    if ref.state is TxState.CHARGED_BACK:
+    if state == CHARGED_BACK_CODE:
         return Reason.CHARGED_BACK
     return None
 

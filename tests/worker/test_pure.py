@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from services.worker import policy
-from services.worker.accounts import Account, TxRecord, TxState
+from services.worker.accounts import Account
 from services.worker.cache import AccountCache, CachedAccount
 from services.worker.shares import plan, preference, target_share
 from shared.backoff import compute_backoff
-from shared.model import Outcome, TxType
 from shared.streams import id_key, trim_floor
 
 
@@ -77,7 +76,7 @@ def test_cache_holds_at_most_max_records_dropping_the_least_recently_used() -> N
     cache = AccountCache(idle_s=3600, max_records=3, clock=lambda: 0.0)
     cache.put("a", CachedAccount(Account(), complete=True))
     cache.put("b", CachedAccount(Account(), complete=True))
-    record = TxRecord(TxType.DEPOSIT, TxState.APPLIED, Outcome.APPLIED, 10)
+    record = "daa10|1-0"  # (shared.records)
     cache.add_records("a", {"1": record, "2": record})
     cache.install({"b": Account(10)}, {"b": {"1": record, "2": record}})
     assert cache.records == 4

@@ -20,10 +20,7 @@
 -- ARGV[11] :dlq payloads joined by '\n'
 -- ARGV[12] '' or a JSON object, keys given as indexes k into KEYS:
 --          "g": [[k, v]]  abort ('stale') unless the list KEYS[k] starts with v
---          "st": [[k, f, c]] after the hashes: the state character (the 2nd) of the
---                 record in field f of KEYS[k] becomes c (a deposit disputed, resolved
---                 or charged back by this batch, its record written by an earlier one)
---          "ops": [[cmd, k, arg...]] run after those, in order: RPUSH, LTRIM, DEL,
+--          "ops": [[cmd, k, arg...]] run after the hashes, in order: RPUSH, LTRIM, DEL,
 --                 HSET, HDEL, SET on KEYS[k]; or REC k f v: field f of KEYS[k] set to v
 --                 unless it holds a decided record (its outcome, the 3rd character, is
 --                 not absent, 'x' dead or 'p' parked): a parked entry's record
@@ -66,13 +63,6 @@ for h, fields in ipairs(cjson.decode(ARGV[9])) do
   local n = #fields
   for k = 1, n, 1000 do
     redis.call('HSET', KEYS[8 + h], unpack(fields, k, math.min(k + 999, n)))
-  end
-end
-for _, s in ipairs(extra.st or {}) do
-  local key = KEYS[s[1]]
-  local record = redis.call('HGET', key, s[2])
-  if record then
-    redis.call('HSET', key, s[2], string.sub(record, 1, 1) .. s[3] .. string.sub(record, 3))
   end
 end
 for _, op in ipairs(extra.ops or {}) do
