@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from services.worker import hashes
 from services.worker.accounts import OUTCOME_AT, UNDECIDED, Account, Record, record_of
 from services.worker.cache import AccountCache
 from services.worker.ledger import decide
@@ -40,7 +39,8 @@ class Plan:
     ``writes``: each account's records this batch made or changed (a deposit
     disputed, resolved, charged back), packed (``accounts.Record``): the
     commit's HSET of the account, and what the batch reads before the cache.
-    ``accounts``: each decided account's state after the batch. ``hsets``
+    ``accounts``: each decided account's state after the batch, and
+    ``states`` the same packed as the hash's ``STATE`` field. ``hsets``
     (made by ``Planner.finish``): one flat field/value list per account of
     ``writes``, its state first, as the commit script takes them.
     """
@@ -48,6 +48,7 @@ class Plan:
     ids: list[str] = field(default_factory=list)
     writes: dict[str, dict[str, Record]] = field(default_factory=dict)  # account → tx id → record
     accounts: dict[str, Account] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)
     hsets: list[list[str]] = field(default_factory=list)
     outs: list[Written] = field(default_factory=list)
     dead: list[bytes] = field(default_factory=list)
@@ -139,10 +140,10 @@ class Planner:
     def finish(self) -> Plan:
         """The plan, with each account's HSET: its final state, then its records."""
         plan = self.plan
-        accounts = plan.accounts
+        states = plan.states
         for account_id, fields in plan.writes.items():
-            account = accounts.get(account_id)
-            hset = [] if account is None else [STATE, hashes.account_value(account)]
+            state = states.get(account_id)
+            hset = [] if state is None else [STATE, state]
             hset += chain.from_iterable(fields.items())
             plan.hsets.append(hset)
         return plan
@@ -177,9 +178,11 @@ class Planner:
         if new_ref is not None:
             assert ref_id is not None
             written[ref_id] = new_ref
-        # outcome_doc's, with the account's state after it, packed as the hash's
-        # state field: what a waiting client and the outcome stream are answered with
+        # outcome_doc's, with the account's state after it packed as the hash's state
+        # field (records.pack_state's format): what a waiting client and the outcome
+        # stream are answered with, and what the commit writes for the last one
         available, held, locked = after
+        plan.states[account_id] = state = f"{available}|{held}|{1 if locked else 0}"
         doc: Written = {
             "e": entry_id,
             "a": account_id,
@@ -187,7 +190,7 @@ class Planner:
             "y": kind,
             "o": outcome,
             "at": accepted_at,
-            "s": f"{available}|{held}|{1 if locked else 0}",
+            "s": state,
         }
         if reason is not None:
             doc["r"] = reason

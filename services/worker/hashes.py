@@ -6,11 +6,6 @@ from services.worker.accounts import Account, Record
 from shared import records
 
 
-def account_value(account: Account) -> str:
-    """The value of the account hash's ``STATE`` field."""
-    return records.pack_state(account.available, account.held, account.locked)
-
-
 def account_from(value: str) -> Account:
     """Raises ``ValueError`` when ``value`` is not a packed state."""
     return Account(*records.unpack_state(value))

@@ -51,15 +51,17 @@ class Loader:
     def _install(self, account_id: str, fields: list[str], values: list[str | None] | str) -> None:
         if isinstance(values, str):  # not a hash
             raise TypeError(values)
-        found = dict(zip(fields, values, strict=True))
-        state = found.pop(STATE, None)
-        records = {t: record_read(v) for t, v in found.items() if v is not None}
-        if STATE in fields:
-            # An account Redis does not hold stays out of the cache: the plan takes
-            # an account it cannot find as new, and its commit caches it, complete.
-            if state is None:
+        if fields[0] == STATE:  # not cached: its state was asked first
+            if values[0] is None:
+                # An account Redis does not hold stays out of the cache: the plan takes
+                # an account it cannot find as new, and its commit caches it, complete.
                 return
-            self.cache.put(account_id, CachedAccount(account_from(state), complete=False))
+            self.cache.put(account_id, CachedAccount(account_from(values[0]), complete=False))
+        records = {
+            tx_id: record_read(value)
+            for tx_id, value in zip(fields, values, strict=True)
+            if value is not None and tx_id != STATE
+        }
         if records:
             self.cache.add_records(account_id, records)
 
