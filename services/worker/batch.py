@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any, NamedTuple
 
 import orjson
@@ -144,7 +143,8 @@ class Planner:
         for account_id, fields in plan.writes.items():
             state = states.get(account_id)
             hset = [] if state is None else [STATE, state]
-            hset += chain.from_iterable(fields.items())
+            for field_value in fields.items():  # (a chain costs more for a record or two)
+                hset += field_value
             plan.hsets.append(hset)
         return plan
 
