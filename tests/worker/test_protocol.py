@@ -262,6 +262,20 @@ async def test_a_cold_cache_finds_the_deposit_a_dispute_refers_to(
     assert stored(client, "a", "1").amount == 100
 
 
+async def test_a_warm_cache_restates_the_deposit_a_later_batch_disputes(
+    client: redis.Redis, redis_url: str
+) -> None:
+    # One transaction per batch, one worker: the deposit's record comes from the
+    # cache, and each batch writes it whole with its new state.
+    disputed = [Tx("a", "d1", TxType.DISPUTE, None, "1"), Tx("a", "r1", TxType.RESOLVE, None, "1")]
+    append(client, [deposit("a", "1", 100), *disputed, Tx("a", "d2", TxType.DISPUTE, None, "1")])
+    await drain(redis_url, batch=1)
+    assert account(client, "a") == Account(0, 100, False)
+    assert stored(client, "a", "1").state == "disputed"
+    assert stored(client, "a", "1").amount == 100
+    assert [o["o"] for o in outcomes(client)] == ["applied"] * 4
+
+
 @pytest.mark.parametrize("earlier", [True, False], ids=["account-with-state", "no-state"])
 async def test_a_replayed_dead_letter_is_decided_once_with_its_new_outcome_and_reason(
     client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, earlier: bool
