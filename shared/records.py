@@ -111,11 +111,6 @@ def unpack(value: str) -> Record:
     )
 
 
-def with_state(value: str, state: str) -> str:
-    """A packed record with its state replaced."""
-    return f"{value[0]}{STATE_OF[state]}{value[2:]}"
-
-
 def amount_of(value: str) -> int:
     """The amount of a packed deposit or withdrawal record (``ValueError`` for others)."""
     return int(value[3 : value.index("|")])

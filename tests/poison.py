@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.worker import validation
-from services.worker.accounts import Account, Record
+from services.worker.accounts import Account, PackedRecord
 from shared.model import Reason, Tx
 
 if TYPE_CHECKING:  # (a worker process under the hook starts without importing pytest)
     import pytest
 
 ENV = "TXFLOW_TEST_POISON"
-Check = Callable[[Account, Tx, Record | None], Reason | None]
+Check = Callable[[Account, Tx, PackedRecord | None], Reason | None]
 
 
 class Poison:
@@ -65,7 +65,7 @@ class Poison:
         return self.rate > 0 and rated(tx, self.rate)
 
     def wrap(self, real: Check) -> Check:
-        def check(account: Account, tx: Tx, ref: Record | None) -> Reason | None:
+        def check(account: Account, tx: Tx, ref: PackedRecord | None) -> Reason | None:
             if self.poisoned(tx):
                 raise RuntimeError(f"injected poison: {tx.account_id}/{tx.tx_id}")
             return real(account, tx, ref)

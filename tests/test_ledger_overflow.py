@@ -16,7 +16,7 @@ import redis
 
 from services.cli.__main__ import main
 from services.worker import validation
-from services.worker.accounts import Account, Record, TxState
+from services.worker.accounts import Account, PackedRecord, TxState
 from services.worker.ledger import decide
 from shared import records
 from shared.model import Outcome, Reason, Tx, TxType
@@ -86,7 +86,7 @@ def test_dispute_may_take_available_negative_but_not_held_past_the_limit() -> No
     assert state(ledger) == Account(1, 0, False)
 
 
-def _deposit_record(amount: int, state: TxState = TxState.APPLIED) -> Record:
+def _deposit_record(amount: int, state: TxState = TxState.APPLIED) -> PackedRecord:
     return records.pack(TxType.DEPOSIT, state, Outcome.APPLIED, amount, "1-0")
 
 

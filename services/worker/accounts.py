@@ -45,7 +45,7 @@ class TxState(StrEnum):
     PARKED = "parked"
 
 
-Record = str
+PackedRecord = str
 """A transaction's record: its packed value in the account hash (``shared.records``)."""
 
 TYPE_AT, STATE_AT, OUTCOME_AT = 0, 1, 2
@@ -83,7 +83,7 @@ _CODES = {
 _new = tuple.__new__
 
 
-def record_of(tx: Tx, outcome: Outcome, entry: str, reason: str | None = None) -> Record:
+def record_of(tx: Tx, outcome: Outcome, entry: str, reason: str | None = None) -> PackedRecord:
     """The record ``tx`` leaves when it is first processed, from stream entry ``entry``."""
     codes, amount = _CODES[outcome][tx.type], tx.amount
     if reason is None and amount is not None:  # most records: a deposit or withdrawal applied
@@ -91,7 +91,9 @@ def record_of(tx: Tx, outcome: Outcome, entry: str, reason: str | None = None) -
     return records.packed(codes, amount, entry, tx.ref_tx_id, reason)
 
 
-def apply(account: Account, tx: Tx, ref: Record | None) -> tuple[Account, Record | None]:
+def apply(
+    account: Account, tx: Tx, ref: PackedRecord | None
+) -> tuple[Account, PackedRecord | None]:
     """The account after ``tx``, and the referenced deposit's new record (if any)."""
     available, held, locked = account
     kind = tx.type
@@ -113,5 +115,5 @@ def apply(account: Account, tx: Tx, ref: Record | None) -> tuple[Account, Record
     return _new(Account, (available, held - amount, True)), _restated(ref, CHARGED_BACK_CODE)
 
 
-def _restated(record: Record, state_code: str) -> Record:
+def _restated(record: PackedRecord, state_code: str) -> PackedRecord:
     return f"{record[0]}{state_code}{record[2:]}"

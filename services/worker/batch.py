@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from services.worker.accounts import OUTCOME_AT, UNDECIDED, Account, Record, record_of
+from services.worker.accounts import OUTCOME_AT, UNDECIDED, Account, PackedRecord, record_of
 from services.worker.cache import AccountCache
 from services.worker.ledger import decide
 from services.worker.parking import Parking
@@ -36,7 +36,7 @@ class Plan:
     """Everything one commit writes, and what the cache learns when it succeeds.
 
     ``writes``: each account's records this batch made or changed (a deposit
-    disputed, resolved, charged back), packed (``accounts.Record``): the
+    disputed, resolved, charged back), packed (``accounts.PackedRecord``): the
     commit's HSET of the account, and what the batch reads before the cache.
     ``accounts``: each decided account's state after the batch, and
     ``states`` the same packed as the hash's ``STATE`` field. ``hsets``
@@ -45,7 +45,7 @@ class Plan:
     """
 
     ids: list[str] = field(default_factory=list)
-    writes: dict[str, dict[str, Record]] = field(default_factory=dict)  # account → tx id → record
+    writes: dict[str, dict[str, PackedRecord]] = field(default_factory=dict)  # by account, tx id
     accounts: dict[str, Account] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
     hsets: list[list[str]] = field(default_factory=list)
@@ -116,7 +116,7 @@ def _no_data() -> Tx:
     raise InvalidInput("entry has no field 'd'")
 
 
-_NONE: dict[str, Record] = {}  # read-only: "no records here"
+_NONE: dict[str, PackedRecord] = {}  # read-only: "no records here"
 
 
 class Planner:
@@ -148,7 +148,7 @@ class Planner:
             plan.hsets.append(hset)
         return plan
 
-    def record(self, account_id: str, tx_id: str) -> Record | None:
+    def record(self, account_id: str, tx_id: str) -> PackedRecord | None:
         written = self.plan.writes.get(account_id)
         if written is not None and tx_id in written:
             return written[tx_id]

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from services.worker.accounts import Account, Record
+from services.worker.accounts import Account, PackedRecord
 
 
 @dataclass(slots=True)
@@ -30,7 +30,7 @@ class CachedAccount:
 
     account: Account
     complete: bool
-    records: dict[str, Record] = field(default_factory=dict)  # tx id → its packed record
+    records: dict[str, PackedRecord] = field(default_factory=dict)  # tx id → its packed record
     used: float = 0.0
 
 
@@ -74,7 +74,7 @@ class AccountCache:
         if cached is not None:
             self._records -= len(cached.records)
 
-    def add_records(self, account_id: str, records: Mapping[str, Record]) -> None:
+    def add_records(self, account_id: str, records: Mapping[str, PackedRecord]) -> None:
         """Records of a cached account (ignored if it is not cached)."""
         cached = self._accounts.get(account_id)
         if cached is not None:
@@ -87,7 +87,7 @@ class AccountCache:
         return self._records
 
     def install(
-        self, accounts: Mapping[str, Account], records: dict[str, dict[str, Record]]
+        self, accounts: Mapping[str, Account], records: dict[str, dict[str, PackedRecord]]
     ) -> None:
         """Committed state: each account's new state (a use) and its new or changed records.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.worker.accounts import Account, Record
+from services.worker.accounts import Account, PackedRecord
 from shared import records
 
 
@@ -11,7 +11,7 @@ def account_from(value: str) -> Account:
     return Account(*records.unpack_state(value))
 
 
-def record_read(value: str) -> Record:
+def record_read(value: str) -> PackedRecord:
     """A record as read from Redis, checked: raises ``KeyError`` or ``ValueError``
     when ``value`` is not a packed record (a corrupted hash)."""
     records.unpack(value)

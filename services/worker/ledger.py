@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from services.worker import accounts, validation
-from services.worker.accounts import OUTCOME_AT, UNDECIDED, Account, Record
+from services.worker.accounts import OUTCOME_AT, UNDECIDED, Account, PackedRecord
 from shared import records
 from shared.model import APPLIED, DUPLICATE, REJECTED, Outcome, Reason, Tx
 
@@ -27,8 +27,8 @@ class Decision(NamedTuple):
     outcome: Outcome
     reason: Reason | None
     account: Account
-    record: Record | None
-    ref: Record | None = None
+    record: PackedRecord | None
+    ref: PackedRecord | None = None
 
 
 _NEW_ACCOUNT = Account()
@@ -36,7 +36,11 @@ _new = tuple.__new__  # see accounts._new
 
 
 def decide(
-    account: Account | None, tx: Tx, own: Record | None, ref: Record | None, entry: str = ""
+    account: Account | None,
+    tx: Tx,
+    own: PackedRecord | None,
+    ref: PackedRecord | None,
+    entry: str = "",
 ) -> Decision:
     """Decide ``tx`` given its account, any earlier record under its own id, and its ref;
     ``entry``: the stream entry it came from, for its record.
@@ -63,7 +67,7 @@ class MemoryLedger:
 
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
-        self.records: dict[str, dict[str, Record]] = {}  # packed (``record``: by name)
+        self.records: dict[str, dict[str, PackedRecord]] = {}  # packed (``record``: by name)
 
     def process(self, tx: Tx) -> Decision:
         records = self.records.setdefault(tx.account_id, {})

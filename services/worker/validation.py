@@ -17,7 +17,7 @@ from services.worker.accounts import (
     TYPE_AT,
     UNDECIDED,
     Account,
-    Record,
+    PackedRecord,
 )
 from shared.model import DEPOSIT, DISPUTE, WITHDRAWAL, Reason, Tx
 
@@ -25,7 +25,7 @@ LOWEST, HIGHEST = -(2**63), 2**63 - 1
 """The balances a signed 64-bit integer of units holds (DESIGN §1)."""
 
 
-def check(account: Account, tx: Tx, ref: Record | None) -> Reason | None:
+def check(account: Account, tx: Tx, ref: PackedRecord | None) -> Reason | None:
     """The reason ``tx`` is rejected, or ``None`` when it applies (if its result ``fits``).
 
     ``ref`` is the record of ``tx.ref_tx_id`` on the same account (``None`` when
@@ -49,7 +49,7 @@ def check(account: Account, tx: Tx, ref: Record | None) -> Reason | None:
     return None if ref[STATE_AT] == DISPUTED_CODE else Reason.NOT_DISPUTED
 
 
-def _disputable(ref: Record | None) -> Reason | None:
+def _disputable(ref: PackedRecord | None) -> Reason | None:
     if ref is None or ref[OUTCOME_AT] in UNDECIDED:
         return Reason.UNKNOWN_REF
     if ref[TYPE_AT] != DEPOSIT_CODE:
