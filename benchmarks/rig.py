@@ -78,9 +78,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """``argv`` in ``cwd`` (``python -m`` runs the code of that tree), output to ``log``."""
     with log.open("ab") as out:
-        return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out)
+        return subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=out)
 
 
 @dataclass(frozen=True)
@@ -163,17 +166,18 @@ class Rig:
             raise RuntimeError(f"{len(found):,} outcomes for {expected:,} transactions")
         return commits, dict(Counter(found).most_common())
 
-    def fixed_cost(self) -> Burst:
+    def fixed_cost(self, code: Path = ROOT) -> Burst:
         """A burst worker on an empty deployment: interpreter, imports, leases, idle tail."""
         self.reset()
-        return self.burst("worker-empty")
+        return self.burst("worker-empty", code)
 
-    def burst(self, name: str) -> Burst:
-        """One ``python -m services.worker --burst``: it drains every shard and exits."""
+    def burst(self, name: str, code: Path = ROOT) -> Burst:
+        """One ``python -m services.worker --burst`` of the tree ``code``: it drains every
+        shard and exits."""
         env = {"REDIS_URL": self.server.url, "TXFLOW_SHARDS": str(SHARDS), "TXFLOW_BLOCK_MS": "100"}
         argv = [sys.executable, "-m", "services.worker", "--id", "bench", "--burst"]
         log, redis_before, start = self.tmp / f"{name}.log", self.redis_cpu(), time.perf_counter()
-        proc, peak = spawn(argv, env, log), 0.0
+        proc, peak = spawn(argv, env, log, code), 0.0
         while not (reaped := os.wait4(proc.pid, os.WNOHANG))[0]:  # CPU from its rusage
             peak = max(peak, peak_rss_mb(proc.pid))
             time.sleep(0.02)
