@@ -85,8 +85,9 @@ class ShardRunner:
                 if self.behind is not None:
                     await self.wait_for_replicas()
                 if not synced:
-                    await self.sync(claim=claim)
+                    await self.sync(claim=claim)  # commits what was pending: Redis works
                     synced, claim = True, True
+                    self.outage.ok(self.shard)
                 if not await self.step():  # idle: a good moment to look for stolen entries
                     if await self.stolen():
                         synced = False

@@ -125,4 +125,4 @@ def test_a_worker_emits_no_outcome_while_its_commits_reach_no_replica(
         replica.proc.send_signal(signal.SIGCONT)
         client.close()
     assert report.accepted == len(txs)
-    assert "recovered after" in stack.log("w0")
+    wait_for(lambda: "recovered after" in stack.log("w0"), 10, "the recovery logged")

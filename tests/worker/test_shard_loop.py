@@ -235,3 +235,23 @@ async def test_a_runner_past_its_lease_claims_nothing() -> None:
     runner.lease = Lease(0, 1, time.monotonic() - 1)  # paused past it
     await runner.run()
     assert store.calls["claim_pending"] == 0 and store.commits == []
+
+
+async def test_a_sync_that_commits_ends_the_outage_before_the_next_read() -> None:
+    # After an outage the sync commits what was pending; the next read may wait up to
+    # block_ms for more. The log must say Redis is back by then, not after that wait.
+    store = FakeStore(deposits(3), batch=10)
+    store.fail["commit"] = [StoreUnavailable("down")]
+    runner = runner_of(store)
+    failing_at_read: list[bool] = []
+    read = store.read
+
+    async def watched_read() -> Any:
+        failing_at_read.append(runner.outage.failing)
+        return await read()
+
+    store.read = watched_read  # type: ignore[method-assign]
+    await runner.run()
+    assert committed_ids(store) == ["1-0", "2-0", "3-0"]
+    assert store.calls["commit"] == 2
+    assert failing_at_read == [False, False]  # before the failed commit; after the sync's
