@@ -57,6 +57,7 @@ class Console:
         self._acting = asyncio.Lock()
         self._doc: schemas.Status | None = None
         self._read_at = float("-inf")
+        self._actions = 0  # actions carried out: a reading begun before one is not kept
         self._sample_s = settings.console_sample_ms / 1000
 
     def client(self) -> SyncClient:
@@ -80,8 +81,10 @@ class Console:
         async with self._reading:
             if self._doc is not None and time.monotonic() - self._read_at < self._sample_s:
                 return self._doc
+            actions = self._actions
             doc = await asyncio.to_thread(lambda: self.board.read(self.client()))
-            self._doc, self._read_at = doc, time.monotonic()
+            if actions == self._actions:  # else it may show what an action changed since
+                self._doc, self._read_at = doc, time.monotonic()
             return doc
 
     async def act(self, operation: Callable[[SyncClient], T]) -> T:
@@ -90,6 +93,7 @@ class Console:
             try:
                 return await asyncio.to_thread(lambda: operation(self.client()))
             finally:
+                self._actions += 1
                 self._read_at = float("-inf")
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ const TOKEN = "txflow.token"; // sessionStorage: forgotten when the tab closes
 const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat(undefined, {maximumFractionDigits: 1});
 let timer = null;
+let reading = 0; // the latest refresh: only it schedules the next (one polling loop)
 
 async function call(method, path) {
   const headers = {};
@@ -17,9 +18,11 @@ async function call(method, path) {
 
 async function refresh() {
   clearTimeout(timer);
+  const mine = ++reading;
   let interval = 2000;
   try {
     const {status, doc} = await call("GET", "../v1/status");
+    if (mine !== reading) return; // a later refresh (after an action) reads newer
     if (status === 401) return askToken();
     if (status !== 200) throw new Error(doc?.detail ?? `HTTP ${status}`);
     render(doc);
@@ -28,7 +31,7 @@ async function refresh() {
   } catch (error) {
     setState(`not updated: ${error.message}`, "bad");
   }
-  timer = setTimeout(refresh, interval);
+  if (mine === reading) timer = setTimeout(refresh, interval);
 }
 
 function setState(text, kind) {
