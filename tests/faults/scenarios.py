@@ -53,6 +53,15 @@ class Faults:
     def wait_owning(self, name: str) -> None:
         wait_for(lambda: self.stack.owned_by(name), TAKEOVER_S, f"{name} to own shards")
 
+    def wait_heartbeating(self, names: list[str]) -> None:
+        """Until each of ``names`` heartbeats: that comes after its SIGTERM handler is
+        installed, and a SIGTERM before kills it (-15) instead of stopping it."""
+        wait_for(
+            lambda: all(self.stack.heartbeats(name) for name in names),
+            TAKEOVER_S,
+            f"{', '.join(names)} to heartbeat",
+        )
+
     def wait_all_owned(self) -> None:
         live = set(self.workers)
 
@@ -125,12 +134,7 @@ class Faults:
         added = [self.start_worker() for _ in range(3)]
         self.wait_converged()
         assert any(self.stack.owned_by(name) for name in added)
-        # Its heartbeat comes after its SIGTERM handler: before, SIGTERM kills it (-15).
-        wait_for(
-            lambda: all(self.stack.heartbeats(name) for name in added),
-            TAKEOVER_S,
-            "the added workers to heartbeat",
-        )
+        self.wait_heartbeating(added)
         for name in added:
             self.stack.signal(name, signal.SIGTERM)
             assert self.stack.procs[name].wait(30) == 0
