@@ -78,9 +78,12 @@ class AccountCache:
         """Records of a cached account (ignored if it is not cached)."""
         cached = self._accounts.get(account_id)
         if cached is not None:
-            before = len(cached.records)
-            cached.records.update(records)
-            self._records += len(cached.records) - before
+            self._add(cached, records)
+
+    def _add(self, cached: CachedAccount, records: Mapping[str, PackedRecord]) -> None:
+        before = len(cached.records)
+        cached.records.update(records)
+        self._records += len(cached.records) - before
 
     @property
     def records(self) -> int:
@@ -111,10 +114,7 @@ class AccountCache:
                 cached.used = now
                 entries.move_to_end(account_id)
             if changed:
-                held = cached.records
-                before = len(held)
-                held.update(changed)
-                self._records += len(held) - before
+                self._add(cached, changed)
 
     def missing(self, account_ids: Iterable[str]) -> list[str]:
         """The distinct ``account_ids`` not cached, in first-seen order."""
